@@ -1,0 +1,233 @@
+"""
+The box catalog: which boxes exist, with which arches and files.
+
+The packaged kiwi_boxed_plugin.yml lists the published boxes. The first
+user catalog found ($KIWI_BOXED_PLUGIN_CFG, ~/.config/kiwi/..., /etc/...)
+adds boxes or replaces packaged ones of the same name.
+"""
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+from kiwi_boxed_plugin.defaults import Defaults
+from kiwi_boxed_plugin.exceptions import (
+    KiwiBoxArchNotFoundError,
+    KiwiBoxCatalogError,
+    KiwiBoxNotFoundError,
+)
+
+log = logging.getLogger('kiwi')
+
+KNOWN_ARCHES = ('x86_64', 'aarch64', 's390x', 'ppc64', 'ppc64le')
+
+
+@dataclass(frozen=True)
+class BoxArch:
+    """
+    One architecture of a box: its files and how to boot it
+    """
+    name: str
+    cmdline: Tuple[str, ...]
+    source: str
+    packages_file: str
+    boxfiles: Tuple[str, ...]
+    container: str
+    use_initrd: bool
+
+    @property
+    def kernel_tarball(self) -> str:
+        return self._boxfile('.tar.xz')
+
+    @property
+    def system_disk(self) -> str:
+        return self._boxfile('.qcow2')
+
+    def _boxfile(self, suffix: str) -> str:
+        for name in self.boxfiles:
+            if name.endswith(suffix):
+                return name
+        return ''
+
+
+@dataclass(frozen=True)
+class Box:
+    """
+    A box of the catalog
+
+    :param int mem_mb: memory in MiB
+    :param int processors: declared cpus, 0 when the box does not say
+    """
+    name: str
+    mem_mb: int
+    processors: int
+    console: str
+    arches: Tuple[BoxArch, ...]
+    origin: str
+
+    @property
+    def arch_names(self) -> List[str]:
+        return [arch.name for arch in self.arches]
+
+    def arch(self, name: str) -> BoxArch:
+        """
+        :raises KiwiBoxArchNotFoundError: if the box lacks that arch
+        """
+        for arch in self.arches:
+            if arch.name == name:
+                return arch
+        raise KiwiBoxArchNotFoundError(
+            f"box '{self.name}' is not offered for {name}; "
+            f"it has: {', '.join(self.arch_names)}"
+        )
+
+
+class BoxCatalog:
+    """
+    The merged catalog of packaged and user boxes
+
+    :param str packaged: path of the packaged catalog
+    :param list user_candidates: user catalog paths, first found wins
+    """
+    def __init__(
+        self, packaged: Optional[str] = None,
+        user_candidates: Optional[List[str]] = None
+    ) -> None:
+        self.packaged = packaged or Defaults.get_packaged_catalog()
+        candidates = Defaults.get_user_catalog_candidates() \
+            if user_candidates is None else user_candidates
+        self.user_file = next(
+            (path for path in candidates if os.path.isfile(path)), ''
+        )
+        self.boxes: Dict[str, Box] = {
+            box.name: box for box in load_catalog_file(self.packaged)
+        }
+        if self.user_file:
+            for box in load_catalog_file(self.user_file):
+                self.boxes[box.name] = box
+
+    def names(self) -> List[str]:
+        return list(self.boxes)
+
+    def get(self, name: str) -> Box:
+        """
+        :raises KiwiBoxNotFoundError: naming the known boxes
+        """
+        if name not in self.boxes:
+            raise KiwiBoxNotFoundError(
+                f"unknown box '{name}'; known boxes: {', '.join(self.boxes)}"
+            )
+        return self.boxes[name]
+
+
+def load_catalog_file(path: str) -> List[Box]:
+    """
+    Read and validate one catalog file
+
+    :raises KiwiBoxCatalogError: naming the file, box and field
+    """
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+    except OSError as issue:
+        raise KiwiBoxCatalogError(
+            f'cannot read box catalog {path}: {issue.strerror}'
+        )
+    except yaml.YAMLError as issue:
+        mark = getattr(issue, 'problem_mark', None)
+        where = f' at line {mark.line + 1}' if mark else ''
+        raise KiwiBoxCatalogError(
+            f'box catalog {path} is not valid YAML{where}: fix or remove it'
+        )
+    if not isinstance(data, dict) or not isinstance(data.get('box'), list):
+        raise KiwiBoxCatalogError(
+            f"box catalog {path}: expected a top level list 'box:'"
+        )
+    boxes: List[Box] = []
+    for index, entry in enumerate(data['box']):
+        boxes.append(_parse_box(path, index, entry))
+    return boxes
+
+
+def parse_memory_mb(value: Any) -> int:
+    """
+    Turn a memory size into MiB
+
+    Accepts what catalogs and users write: 8096M, 8G, 8GB, 512MiB,
+    and a bare number, which means GiB (as --box-memory documents).
+
+    :raises ValueError: if the value is not a positive size
+    """
+    text = str(value).strip()
+    match = re.fullmatch(r'(\d+)\s*([MG]?)(?:i?B)?', text, re.IGNORECASE)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f'not a memory size: {value!r}')
+    number, unit = int(match.group(1)), match.group(2).upper()
+    return number if unit == 'M' else number * 1024
+
+
+def _parse_box(path: str, index: int, entry: Any) -> Box:
+    if not isinstance(entry, dict):
+        raise KiwiBoxCatalogError(
+            f'box catalog {path}: box entry {index + 1} is not a mapping'
+        )
+    name = entry.get('name')
+    if not isinstance(name, str) or not name:
+        raise KiwiBoxCatalogError(
+            f"box catalog {path}: box entry {index + 1} has no 'name'"
+        )
+
+    def fail(field: str, problem: str) -> KiwiBoxCatalogError:
+        return KiwiBoxCatalogError(
+            f"box catalog {path}: box '{name}', field '{field}' {problem}"
+        )
+    try:
+        mem_mb = parse_memory_mb(entry.get('mem_mb'))
+    except ValueError:
+        raise fail('mem_mb', 'must be a memory size such as 8096M or 8G')
+    processors = entry.get('processors', 0)
+    if not isinstance(processors, int) or processors < 0:
+        raise fail('processors', 'must be a positive whole number')
+    console = entry.get('console', 'hvc0')
+    if not isinstance(console, str) or not re.fullmatch(r'[\w]+', console):
+        raise fail('console', 'must be a tty name such as hvc0')
+    arches = entry.get('arch')
+    if not isinstance(arches, list) or not arches:
+        raise fail('arch', 'must be a non-empty list')
+    return Box(
+        name=name, mem_mb=mem_mb, processors=processors, console=console,
+        arches=tuple(_parse_arch(fail, arch) for arch in arches),
+        origin=path
+    )
+
+
+def _parse_arch(fail: Any, entry: Any) -> BoxArch:
+    if not isinstance(entry, dict) or entry.get('name') not in KNOWN_ARCHES:
+        raise fail('arch', f"needs entries named one of {', '.join(KNOWN_ARCHES)}")
+    arch = entry['name']
+
+    def field(key: str, kind: type, default: Any = None) -> Any:
+        value = entry.get(key, default)
+        if not isinstance(value, kind):
+            raise fail(f'arch[{arch}].{key}', f'must be a {kind.__name__}')
+        return value
+    cmdline = field('cmdline', list, [])
+    boxfiles = field('boxfiles', list, [])
+    for item in cmdline + boxfiles:
+        if not isinstance(item, str) or not item or any(c.isspace() for c in item):
+            raise fail(f'arch[{arch}]', f'has an empty or spaced list item {item!r}')
+    for boxfile in boxfiles:
+        if '/' in boxfile or boxfile.startswith('.'):
+            raise fail(f'arch[{arch}].boxfiles', f'must be plain file names: {boxfile!r}')
+    return BoxArch(
+        name=arch,
+        cmdline=tuple(cmdline),
+        source=field('source', str, ''),
+        packages_file=field('packages_file', str, ''),
+        boxfiles=tuple(boxfiles),
+        container=field('container', str, ''),
+        use_initrd=field('use_initrd', bool, False),
+    )

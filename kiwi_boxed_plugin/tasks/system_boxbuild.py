@@ -1,0 +1,121 @@
+"""
+usage: kiwi-ng system boxbuild -h | --help
+       kiwi-ng system boxbuild --box=<name>
+           [--box-memory=<vmgb>]
+           [--box-console=<ttyname>]
+           [--box-smp-cpus=<number>]
+           [--box-debug]
+           [--container]
+           [--kiwi-version=<version>]
+           [--shared-path=<path>]
+           [--no-update-check]
+           [--no-snapshot]
+           [--no-accel]
+           [--9p-sharing | --virtiofs-sharing | --sshfs-sharing]
+           [--ssh-key=<name>]
+           [--ssh-port=<port>]
+           [--x86_64 | --aarch64 | --box-arch=<arch>]
+           [--machine=<qemu_machine>]
+           [--cpu=<qemu_cpu>]
+           -- <kiwi_build_command_args>...
+       kiwi-ng system boxbuild --list-boxes
+       kiwi-ng system boxbuild help
+
+commands:
+    boxbuild
+        run 'kiwi-ng system build' inside a box: a small virtual
+        machine, or a container with --container, that carries kiwi
+        and every tool an image build needs. The arguments after '--'
+        are those of 'kiwi-ng system build'; the description and
+        target directories given there are shared with the box.
+    boxbuild help
+        show the manual page of the boxbuild command
+
+options:
+    --box=<name>
+        name of the box to build in, see --list-boxes
+    --list-boxes
+        list the boxes of the catalog with their architectures,
+        memory, cpus and whether they are cached here
+    --box-memory=<vmgb>
+        memory of the box: 8G, 8096M, or a bare number of GiB.
+        Default: what the box declares
+    --box-console=<ttyname>
+        console device of the box kernel. Default: what the box
+        declares, usually hvc0
+    --box-smp-cpus=<number>
+        number of virtual cpus. Default: what the box declares,
+        at most the host's cpus
+    --box-debug
+        keep the box running after the build, with an interactive
+        console
+    --container
+        run the box's container image under podman instead of a
+        virtual machine; the VM options have no effect then
+    --kiwi-version=<version>
+        install this kiwi version from PyPI in the box before the
+        build
+    --shared-path=<path>
+        an extra host directory to share with the box, visible at
+        the same path inside
+    --no-update-check
+        use the cached box as it is; a first download is still
+        verified
+    --no-snapshot
+        write changes into the cached box disk instead of a
+        throw-away overlay
+    --no-accel
+        use software emulation even if KVM is usable
+    --9p-sharing
+        share directories with the box through 9p (the default)
+    --virtiofs-sharing
+        share directories with the box through virtiofs
+    --sshfs-sharing
+        let the box mount the directories over ssh from this host
+    --ssh-key=<name>
+        with --sshfs-sharing: a key of ~/.ssh to authorize instead
+        of a key pair made for this run only
+    --ssh-port=<port>
+        with --sshfs-sharing: the host port of the forward to the
+        box's ssh server. Default: a free port on 127.0.0.1
+    --x86_64
+        use the x86_64 box
+    --aarch64
+        use the aarch64 box
+    --box-arch=<arch>
+        use the box of this architecture: x86_64, aarch64, s390x,
+        ppc64 or ppc64le. Default: the host architecture
+    --machine=<qemu_machine>
+        qemu machine type. Default: chosen per architecture
+    --cpu=<qemu_cpu>
+        qemu cpu model. Default: host with KVM, max otherwise
+    -- <kiwi_build_command_args>...
+        the arguments of 'kiwi-ng system build', among them
+        --description and --target-dir
+"""
+import logging
+
+from kiwi.help import Help
+from kiwi.tasks.base import CliTask
+
+from kiwi_plugin_support import usage
+
+log = logging.getLogger('kiwi')
+
+usage.register(__doc__ or '', 'system boxbuild', passthrough_to='system build')
+
+
+class SystemBoxbuildTask(CliTask):
+    """
+    Implements the boxbuild command: validate and hand on
+    """
+    def process(self) -> None:
+        if self.command_args['help']:
+            Help().show('kiwi::system::boxbuild')
+            return
+        if self.command_args['--list-boxes']:
+            from kiwi_boxed_plugin.box_listing import print_box_list
+            print_box_list()
+            return
+        from kiwi_boxed_plugin.boxbuild import run_boxbuild
+        run_boxbuild(self.command_args, self.global_args)

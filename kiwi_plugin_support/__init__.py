@@ -1,0 +1,1 @@
+"""Pieces shared by the kiwi boxed and stackbuild plugins."""

@@ -1,0 +1,105 @@
+"""
+Arguments forwarded to a kiwi command, checked against kiwi's own usage.
+
+The plugins hand the arguments after '--' to 'kiwi-ng system build' or
+'kiwi-ng system create', in a box or on the host. Checking them against
+the usage of the installed kiwi up front turns a typo into one clear
+line instead of a failure minutes into a build.
+"""
+import importlib
+from functools import cached_property
+from typing import Dict, List, Sequence
+
+import docopt
+
+from kiwi_plugin_support.exceptions import KiwiPluginArgumentError
+from kiwi_plugin_support.usage import options_of_usage
+
+
+class KiwiCommandArgs:
+    """
+    The usage of one kiwi command, e.g. 'system build'
+
+    :param str command: service and command, e.g. 'system create'
+    """
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.service, self.name = command.split()
+        module = importlib.import_module(
+            f'kiwi.tasks.{self.service}_{self.name}'
+        )
+        self.usage: str = module.__doc__ or ''
+
+    @cached_property
+    def options(self) -> Dict[str, bool]:
+        """
+        Options of the command, mapped to whether they take a value
+        """
+        return options_of_usage(self.usage)
+
+    @property
+    def option_names(self) -> List[str]:
+        return sorted(self.options)
+
+    def parse(
+        self, tokens: Sequence[str], supplied: Sequence[str] = ()
+    ) -> Dict[str, object]:
+        """
+        Check the arguments and return docopt's view of them
+
+        :param list tokens: arguments as the user typed them
+        :param list supplied: arguments the plugin adds itself,
+            e.g. ['--root', '/path']; the user may not give these
+        :raises KiwiPluginArgumentError: with one line saying what
+            is wrong
+        :return: docopt's dictionary of the combined arguments
+        """
+        reserved = [token for token in supplied if token.startswith('--')]
+        for token in tokens:
+            name = token.split('=', 1)[0]
+            if not token.startswith('-'):
+                continue
+            if name in reserved:
+                raise KiwiPluginArgumentError(
+                    f"'{name}' is set by the plugin for 'kiwi-ng "
+                    f"{self.command}': remove it from the arguments after '--'"
+                )
+            if name not in self.options:
+                raise KiwiPluginArgumentError(
+                    f"'{name}' is not an option of 'kiwi-ng {self.command}': "
+                    f"see 'kiwi-ng {self.command} --help'"
+                )
+        argv = [self.service, self.name] + list(tokens) + list(supplied)
+        try:
+            # help=False: a '--help' meant for kiwi must not make the
+            # check print kiwi's usage and exit
+            return docopt.docopt(self.usage, argv, False)
+        except docopt.DocoptExit:
+            raise KiwiPluginArgumentError(
+                f"invalid arguments for 'kiwi-ng {self.command}': "
+                f"{' '.join(tokens) or '(none)'}: "
+                f"see 'kiwi-ng {self.command} --help'"
+            )
+
+    def without(self, tokens: Sequence[str], names: Sequence[str]) -> List[str]:
+        """
+        Drop the given options and their values from the arguments
+
+        Works on the tokens as typed, so repeated options keep their
+        order and count (docopt-ng can repeat values of '...' options).
+
+        :param list tokens: arguments as the user typed them
+        :param list names: options to drop, e.g. ['--target-dir']
+        """
+        kept: List[str] = []
+        skip_value = False
+        for token in tokens:
+            if skip_value:
+                skip_value = False
+                continue
+            name = token.split('=', 1)[0]
+            if token.startswith('--') and name in names:
+                skip_value = '=' not in token and self.options.get(name, False)
+                continue
+            kept.append(token)
+        return kept

@@ -1,0 +1,1 @@
+"""kiwi-ng system stash / stackbuild: root trees as OCI containers and back."""
