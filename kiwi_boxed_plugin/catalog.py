@@ -10,6 +10,8 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import quote, urlsplit
+from urllib.request import pathname2url
 
 import yaml
 
@@ -24,6 +26,10 @@ log = logging.getLogger('kiwi')
 
 KNOWN_ARCHES = ('x86_64', 'aarch64', 's390x', 'ppc64', 'ppc64le')
 
+# box names become directory names in the cache: no separators, and no
+# leading dot so they never meet the cache's own hidden entries
+BOX_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]*')
+
 
 @dataclass(frozen=True)
 class BoxArch:
@@ -37,6 +43,14 @@ class BoxArch:
     boxfiles: Tuple[str, ...]
     container: str
     use_initrd: bool
+
+    def url(self, obs_download_url: str) -> str:
+        """
+        The base URL of the box files, ending in '/'
+
+        :param str obs_download_url: server of obs:// sources
+        """
+        return source_url(self.source, obs_download_url)
 
     @property
     def kernel_tarball(self) -> str:
@@ -148,8 +162,51 @@ def load_catalog_file(path: str) -> List[Box]:
         )
     boxes: List[Box] = []
     for index, entry in enumerate(data['box']):
-        boxes.append(_parse_box(path, index, entry))
+        box = _parse_box(path, index, entry)
+        if box.name in [known.name for known in boxes]:
+            raise KiwiBoxCatalogError(
+                f"box catalog {path}: box '{box.name}' is listed twice"
+            )
+        boxes.append(box)
     return boxes
+
+
+def source_url(source: str, obs_download_url: str) -> str:
+    """
+    The base URL, ending in '/', of the directory that holds a box's files
+
+    Sources are obs://PROJECT/REPO (on the given download server, with
+    the build service's ':' to ':/' project path), http:// and https://
+    URLs, file:// URLs and plain absolute paths; the last two become
+    file:// URLs so local boxes take the same download and verify path.
+
+    :raises ValueError: naming what is wrong with the source
+    """
+    if source.startswith('/'):
+        return 'file://' + pathname2url(os.path.normpath(source)).rstrip('/') + '/'
+    parts = urlsplit(source)
+    if parts.query or parts.fragment:
+        raise ValueError('must not carry a query or fragment')
+    if parts.scheme == 'obs':
+        path = (parts.netloc + parts.path).strip('/').split('/')
+        if len(path) < 2 or '' in path or '..' in path:
+            raise ValueError('must be obs://PROJECT/REPOSITORY')
+        project = '/'.join(path[:-1]).replace(':', ':/')
+        return '/'.join(
+            [obs_download_url.rstrip('/'), quote(project, safe='/:'), quote(path[-1])]
+        ) + '/'
+    if parts.scheme in ('http', 'https'):
+        if not parts.hostname:
+            raise ValueError(f'is a {parts.scheme} URL without a host')
+        return source.rstrip('/') + '/'
+    if parts.scheme == 'file':
+        if parts.netloc not in ('', 'localhost') or not parts.path.startswith('/'):
+            raise ValueError('must be file:///ABSOLUTE/PATH')
+        return f'file://{parts.path.rstrip("/")}/'
+    raise ValueError(
+        'must be obs://PROJECT/REPOSITORY, an http(s):// or file:// URL, '
+        'or an absolute path'
+    )
 
 
 def parse_memory_mb(value: Any) -> int:
@@ -175,9 +232,10 @@ def _parse_box(path: str, index: int, entry: Any) -> Box:
             f'box catalog {path}: box entry {index + 1} is not a mapping'
         )
     name = entry.get('name')
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not BOX_NAME.fullmatch(name):
         raise KiwiBoxCatalogError(
-            f"box catalog {path}: box entry {index + 1} has no 'name'"
+            f"box catalog {path}: box entry {index + 1} needs a 'name' of "
+            "letters, digits, '.', '_', '+' or '-'"
         )
 
     def fail(field: str, problem: str) -> KiwiBoxCatalogError:
@@ -197,10 +255,14 @@ def _parse_box(path: str, index: int, entry: Any) -> Box:
     arches = entry.get('arch')
     if not isinstance(arches, list) or not arches:
         raise fail('arch', 'must be a non-empty list')
+    parsed = tuple(_parse_arch(fail, arch) for arch in arches)
+    names = [arch.name for arch in parsed]
+    for arch_name in names:
+        if names.count(arch_name) > 1:
+            raise fail('arch', f'lists {arch_name} twice')
     return Box(
         name=name, mem_mb=mem_mb, processors=processors, console=console,
-        arches=tuple(_parse_arch(fail, arch) for arch in arches),
-        origin=path
+        arches=parsed, origin=path
     )
 
 
@@ -219,15 +281,32 @@ def _parse_arch(fail: Any, entry: Any) -> BoxArch:
     for item in cmdline + boxfiles:
         if not isinstance(item, str) or not item or any(c.isspace() for c in item):
             raise fail(f'arch[{arch}]', f'has an empty or spaced list item {item!r}')
-    for boxfile in boxfiles:
+    packages_file = field('packages_file', str, '')
+    for boxfile in boxfiles + ([packages_file] if packages_file else []):
         if '/' in boxfile or boxfile.startswith('.'):
             raise fail(f'arch[{arch}].boxfiles', f'must be plain file names: {boxfile!r}')
+    if len(set(boxfiles)) != len(boxfiles):
+        raise fail(f'arch[{arch}].boxfiles', 'lists a file twice')
+    container = field('container', str, '')
+    source = field('source', str, '')
+    if boxfiles:
+        for suffix, what in (('.qcow2', 'system disk'), ('.tar.xz', 'kernel tarball')):
+            if len([name for name in boxfiles if name.endswith(suffix)]) != 1:
+                raise fail(
+                    f'arch[{arch}].boxfiles', f'needs exactly one {what} (*{suffix})'
+                )
+        try:
+            source_url(source, 'https://obs.invalid')
+        except ValueError as issue:
+            raise fail(f'arch[{arch}].source', str(issue))
+    elif not container:
+        raise fail(f'arch[{arch}]', "needs 'boxfiles' with a 'source', or a 'container'")
     return BoxArch(
         name=arch,
         cmdline=tuple(cmdline),
-        source=field('source', str, ''),
-        packages_file=field('packages_file', str, ''),
+        source=source,
+        packages_file=packages_file,
         boxfiles=tuple(boxfiles),
-        container=field('container', str, ''),
+        container=container,
         use_initrd=field('use_initrd', bool, False),
     )

@@ -1,6 +1,10 @@
 """Defaults of the boxed plugin, in one place."""
 import os
-from typing import List
+from typing import List, Tuple
+
+# openSUSE's download server, over https: kiwi's own default is plain
+# http, which would let anyone on the path swap the .sha256 files too
+OBS_DOWNLOAD_URL = 'https://download.opensuse.org/repositories'
 
 
 class Defaults:
@@ -40,3 +44,118 @@ class Defaults:
         return os.environ.get('KIWI_BOXED_CACHE_DIR') or os.path.expanduser(
             '~/.kiwi_boxes'
         )
+
+    @staticmethod
+    def get_agent_job_started_line() -> str:
+        """
+        The console line of the box agent when it starts kiwi: the
+        point from which the box is known to run well
+        """
+        return 'kiwi-box-agent: job started'
+
+    @staticmethod
+    def get_kvm_probe_limit_ms() -> float:
+        """
+        How long the tiny KVM guest (50,000 loop turns) may take
+
+        A healthy KVM runs it well under 1 ms; hosts whose KVM only
+        runs special guest kernels (kvm_pvm) need about 55 ms, and a
+        stock box kernel would need most of an hour to boot there.
+        """
+        return 10.0
+
+    @staticmethod
+    def get_kvm_console_silence_seconds() -> int:
+        """
+        How long a box under KVM may stay silent on its console before
+        it is restarted under software emulation
+
+        A working KVM shows the box console within seconds; the bound
+        is generous so that a loaded host is not mistaken for a
+        broken KVM.
+        """
+        return 90
+
+    @staticmethod
+    def get_console_log_name() -> str:
+        """
+        The file in the target dir that receives the box console
+        """
+        return 'boxbuild.console.log'
+
+    @staticmethod
+    def get_box_config_name() -> str:
+        """
+        The file in the target dir that carries the --config contents
+        of the host's kiwi call into the box while the build runs
+        """
+        return '.boxbuild.kiwi.yml'
+
+    @staticmethod
+    def get_helper_start_seconds() -> int:
+        """
+        How long a share helper (virtiofsd, sshd) may take to be ready
+        """
+        return 20
+
+    @staticmethod
+    def get_qemu_stop_seconds() -> int:
+        """
+        How long qemu gets to end after SIGTERM before it is killed
+        """
+        return 10
+
+    @staticmethod
+    def get_obs_download_url() -> str:
+        """
+        Base URL of obs:// box sources
+
+        kiwi's runtime config 'obs: - download_url' wins; when it is not
+        set kiwi answers with its own plain http default, which is
+        replaced by the https server.
+        """
+        from kiwi.defaults import Defaults as KiwiDefaults
+        from kiwi.runtime_config import RuntimeConfig
+        configured = RuntimeConfig().get_obs_download_server_url()
+        if configured == KiwiDefaults.get_obs_download_server_url():
+            return OBS_DOWNLOAD_URL
+        return configured
+
+    @staticmethod
+    def get_download_timeouts() -> Tuple[float, float]:
+        """
+        Seconds to connect and seconds of silence while reading, after
+        which a download attempt counts as failed and is retried
+        """
+        return (15.0, 60.0)
+
+    @staticmethod
+    def get_download_retries() -> int:
+        """
+        How often a failed download attempt is retried, resuming
+        where it stopped
+        """
+        return 4
+
+    @staticmethod
+    def get_download_backoff() -> float:
+        """
+        Seconds before the first retry; doubled for every further one
+        """
+        return 2.0
+
+    @staticmethod
+    def get_download_chunk_size() -> int:
+        """
+        Bytes read and hashed per step: large enough that hashing
+        and writing cost little per call on a fast link
+        """
+        return 4 << 20
+
+    @staticmethod
+    def get_small_file_limit() -> int:
+        """
+        Largest .sha256 or packages file accepted, so that a wrong URL
+        serving a big file cannot fill memory
+        """
+        return 64 << 20

@@ -25,3 +25,78 @@ class KiwiBoxbuildError(KiwiError):
     """
     Raised when a build in a box cannot be run or did not succeed.
     """
+
+
+class KiwiBoxRequestError(KiwiError):
+    """
+    Raised when boxbuild options, the description or the target
+    directory do not allow a build to start.
+    """
+
+
+class KiwiBoxProtocolError(KiwiError):
+    """
+    Raised when a job cannot be carried to the box on the kernel
+    command line (a quote, white space inside an argument, too long).
+    """
+
+
+class KiwiBoxToolMissingError(KiwiError):
+    """
+    Raised when a program the box run needs (qemu for the arch,
+    virtiofsd, sshd, sshfs, ssh-keygen) is not installed.
+    """
+
+
+class KiwiBoxShareError(KiwiError):
+    """
+    Raised when a share helper (virtiofsd, the run's sshd) does not
+    start or does not become ready.
+    """
+
+
+class KiwiBoxRunError(KiwiError):
+    """
+    Raised when qemu cannot be started or the box never starts its job.
+    """
+
+
+class KiwiBoxBuildFailedError(KiwiError):
+    """
+    Raised when the build in the box failed: result.code missing or
+    not 0, or qemu ended with an error.
+    """
+
+
+class KiwiBoxCacheError(KiwiError):
+    """
+    Raised when the box cache directory cannot be created, written or
+    locked, or when a cached box cannot be prepared for a build.
+    """
+
+
+class KiwiBoxDownloadError(KiwiError):
+    """
+    Raised when a box file cannot be fetched: server unreachable, HTTP
+    error, an HTML page instead of the file, or retries exhausted.
+    """
+
+
+class KiwiBoxChecksumError(KiwiError):
+    """
+    Raised when a fetched box file does not match its published sha256,
+    or when a published .sha256 file holds no sha256 digest.
+    """
+
+
+class KiwiBoxDiskFullError(KiwiError):
+    """
+    Raised when the cache file system has no room for a box file.
+    """
+
+
+class KiwiBoxKernelError(KiwiError):
+    """
+    Raised when a box's kernel tarball lacks the kernel or initrd the
+    box needs, or holds more than one of them.
+    """

@@ -167,7 +167,7 @@ def _install_hook() -> None:
             log.error(problem)
             sys.exit(1)
     extras.kiwi_plugin_hook = True  # type: ignore[attr-defined]
-    docopt.extras = extras
+    docopt.extras = extras  # type: ignore[assignment]
 
 
 def _help_requested(tokens: List[str]) -> bool:
@@ -189,11 +189,11 @@ def _tokens_of(parsed: List[Any]) -> List[str]:
     tokens: List[str] = []
     for item in parsed:
         if isinstance(item, docopt.Option):
-            tokens.append(item.name)
+            tokens.append(str(item.name))
             if item.argcount and isinstance(item.value, str):
                 tokens.append(item.value)
         else:
-            tokens.append(item.value)
+            tokens.append(str(item.value))
     return tokens
 
 

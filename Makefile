@@ -1,0 +1,41 @@
+# Entry points for people and CI. `make test` is exactly what CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+TOX = $(VENV)/bin/tox
+KIWI_NG = $(VENV)/bin/kiwi-ng
+
+.PHONY: test unit lint mypy integration demo doc venv clean
+
+venv: $(TOX)
+
+$(TOX):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet tox 'kiwi>=10,<11'
+	$(VENV)/bin/pip install --quiet -e .
+
+# unit tests against kiwi 10 and kiwi 9.24, lint, types, then the
+# integration suite with the real tools (needs root and the packages
+# .ci/run installs)
+test: $(TOX)
+	$(TOX) -e unit_kiwi10,unit_kiwi9,lint,mypy,integration
+
+unit: $(TOX)
+	$(TOX) -e unit_kiwi10,unit_kiwi9
+
+lint: $(TOX)
+	$(TOX) -e lint
+
+mypy: $(TOX)
+	$(TOX) -e mypy
+
+integration: $(TOX)
+	$(TOX) -e integration
+
+demo: $(TOX)
+	$(KIWI_NG) system boxbuild --list-boxes
+
+doc: $(TOX)
+	$(TOX) -e doc
+
+clean:
+	rm -rf $(VENV) .tox build dist doc/build *.egg-info

@@ -1,0 +1,372 @@
+"""
+The validated wish of one boxbuild call.
+
+Everything the user typed (boxbuild options, the kiwi build arguments
+after '--' and kiwi's global options before 'system boxbuild') is
+checked here, before any box is fetched or started, and turned into
+plain data for the rest of the run.
+"""
+import glob
+import logging
+import os
+import platform
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from kiwi_boxed_plugin.catalog import KNOWN_ARCHES, Box, parse_memory_mb
+from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
+from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
+
+log = logging.getLogger('kiwi')
+
+SHARING_BACKENDS = ('9p', 'virtiofs', 'sshfs')
+
+# Global kiwi options that mean the same inside the box: forwarded as
+# typed. --config is forwarded by contents (see BoxbuildRequest.config).
+FORWARDED_GLOBAL_FLAGS = ('--debug', '--color-output')
+FORWARDED_GLOBAL_VALUES = ('--type', '--target-arch', '--loglevel', '--kiwi-file')
+FORWARDED_GLOBAL_LISTS = ('--profile', '--setenv')
+
+# Global kiwi options that name things of the host process: the box
+# has its own log file, temp dir and cache.
+HOST_ONLY_GLOBALS = (
+    '--logfile', '--logsocket', '--temp-dir', '--shared-cache-dir',
+    '--debug-run-scripts-in-screen'
+)
+
+# A box below this cannot run kiwi; qemu would still start it.
+MINIMUM_BOX_MEMORY_MB = 512
+
+
+@dataclass(frozen=True)
+class BoxbuildRequest:
+    """
+    One boxbuild call, validated
+
+    :param str box: box name of the catalog
+    :param str arch: box architecture
+    :param int memory_mb: memory override in MiB, 0 for the box's
+    :param int cpus: cpu override, 0 for the box's
+    :param list kiwi_args: the job for the box: kiwi global options,
+        'system build' and the build options without description and
+        target dir
+    :param str config: host path of the kiwi runtime config to carry
+        into the box, '' for none
+    """
+    box: str
+    arch: str
+    memory_mb: int
+    console: str
+    cpus: int
+    debug: bool
+    kiwi_version: str
+    shared_path: str
+    update_check: bool
+    snapshot: bool
+    accel: bool
+    sharing: str
+    ssh_key: str
+    ssh_port: int
+    machine: str
+    cpu: str
+    description: str
+    target_dir: str
+    kiwi_args: Tuple[str, ...]
+    config: str
+
+    def box_memory_mb(self, box: Box) -> int:
+        return self.memory_mb or box.mem_mb
+
+    def box_cpus(self, box: Box) -> int:
+        """
+        The cpus of the box: the override, else what the box declares
+        capped at the host's cpus, else one
+        """
+        if self.cpus:
+            return self.cpus
+        return min(box.processors or 1, os.cpu_count() or 1)
+
+    def box_console(self, box: Box) -> str:
+        return self.console or box.console
+
+
+def host_arch() -> str:
+    machine = platform.machine()
+    return {'amd64': 'x86_64', 'arm64': 'aarch64'}.get(machine, machine)
+
+
+def build_request(
+    command_args: Dict[str, Any], global_args: Dict[str, Any]
+) -> BoxbuildRequest:
+    """
+    Validate the docopt results of 'system boxbuild' and of kiwi's
+    global options
+
+    :raises KiwiBoxRequestError: one line saying what to change
+    :raises KiwiPluginArgumentError: if the kiwi build arguments are
+        not valid for 'kiwi-ng system build'
+    """
+    build_args = KiwiCommandArgs('system build')
+    tokens = list(command_args['<kiwi_build_command_args>'])
+    parsed = build_args.parse(tokens)
+    description = os.path.abspath(str(parsed['--description']))
+    target_dir = os.path.abspath(str(parsed['--target-dir']))
+    kiwi_file = global_args.get('--kiwi-file') or ''
+    check_description(description, kiwi_file)
+    check_target_dir(description, target_dir)
+    sharing = sharing_backend(command_args)
+    ssh_key = command_args.get('--ssh-key') or ''
+    ssh_port = parse_port(command_args.get('--ssh-port'))
+    if sharing != 'sshfs' and (ssh_key or ssh_port):
+        raise KiwiBoxRequestError(
+            '--ssh-key and --ssh-port only apply to --sshfs-sharing: '
+            'add --sshfs-sharing or drop them'
+        )
+    config = global_args.get('--config') or ''
+    if config and not os.path.isfile(config):
+        raise KiwiBoxRequestError(
+            f'kiwi runtime config {config} not found: fix --config'
+        )
+    return BoxbuildRequest(
+        box=command_args['--box'],
+        arch=requested_arch(command_args),
+        memory_mb=parse_box_memory(command_args.get('--box-memory')),
+        console=parse_console(command_args.get('--box-console')),
+        cpus=parse_cpus(command_args.get('--box-smp-cpus')),
+        debug=bool(command_args.get('--box-debug')),
+        kiwi_version=parse_kiwi_version(command_args.get('--kiwi-version')),
+        shared_path=check_shared_path(command_args.get('--shared-path')),
+        update_check=not command_args.get('--no-update-check'),
+        snapshot=not command_args.get('--no-snapshot'),
+        accel=not command_args.get('--no-accel'),
+        sharing=sharing,
+        ssh_key=ssh_key,
+        ssh_port=ssh_port,
+        machine=command_args.get('--machine') or '',
+        cpu=command_args.get('--cpu') or '',
+        description=description,
+        target_dir=target_dir,
+        kiwi_args=tuple(
+            forwarded_global_args(global_args) + ['system', 'build'] +
+            build_args.without(tokens, ['--description', '--target-dir'])
+        ),
+        config=os.path.abspath(config) if config else '',
+    )
+
+
+def requested_arch(command_args: Dict[str, Any]) -> str:
+    """
+    --x86_64, --aarch64, --box-arch=<arch>, else the host's arch
+
+    :raises KiwiBoxRequestError: for an arch no box can have
+    """
+    if command_args.get('--x86_64'):
+        return 'x86_64'
+    if command_args.get('--aarch64'):
+        return 'aarch64'
+    arch = command_args.get('--box-arch') or host_arch()
+    if arch not in KNOWN_ARCHES:
+        raise KiwiBoxRequestError(
+            f"unknown box architecture '{arch}': use one of {', '.join(KNOWN_ARCHES)}"
+        )
+    return arch
+
+
+def sharing_backend(command_args: Dict[str, Any]) -> str:
+    for backend in SHARING_BACKENDS:
+        if command_args.get(f'--{backend}-sharing'):
+            return backend
+    return '9p'
+
+
+def parse_box_memory(value: Optional[str]) -> int:
+    """
+    --box-memory in MiB, 0 when not given
+
+    :raises KiwiBoxRequestError: for sizes that are not sizes, too
+        small for kiwi, or more than the host has
+    """
+    if value is None:
+        return 0
+    try:
+        memory_mb = parse_memory_mb(value)
+    except ValueError:
+        raise KiwiBoxRequestError(
+            f"--box-memory '{value}' is not a size: use e.g. 8G, 8096M or 8 (GiB)"
+        )
+    if memory_mb < MINIMUM_BOX_MEMORY_MB:
+        raise KiwiBoxRequestError(
+            f'--box-memory {value} is too small for a kiwi build: '
+            f'give at least {MINIMUM_BOX_MEMORY_MB}M'
+        )
+    host_mb = host_memory_mb()
+    if host_mb and memory_mb > host_mb:
+        raise KiwiBoxRequestError(
+            f'--box-memory {value} is more than this host has ({host_mb}M): '
+            'give less'
+        )
+    return memory_mb
+
+
+def host_memory_mb() -> int:
+    try:
+        pages = os.sysconf('SC_PHYS_PAGES')
+        page_size = os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError):
+        return 0
+    return pages * page_size // (1024 * 1024)
+
+
+def parse_cpus(value: Optional[str]) -> int:
+    """
+    --box-smp-cpus, 0 when not given
+
+    :raises KiwiBoxRequestError: unless a whole number from 1 to 255
+    """
+    if value is None:
+        return 0
+    if not re.fullmatch(r'\d+', value) or not 1 <= int(value) <= 255:
+        raise KiwiBoxRequestError(
+            f"--box-smp-cpus '{value}' is not a cpu count: give a number from 1 to 255"
+        )
+    cpus = int(value)
+    if cpus > (os.cpu_count() or 1):
+        log.warning(
+            f'--box-smp-cpus {cpus} is more than the {os.cpu_count()} cpus of '
+            'this host: the box will be slower, not faster'
+        )
+    return cpus
+
+
+def parse_console(value: Optional[str]) -> str:
+    if value is None:
+        return ''
+    if not re.fullmatch(r'\w+', value):
+        raise KiwiBoxRequestError(
+            f"--box-console '{value}' is not a tty name: use e.g. hvc0 or ttyS0"
+        )
+    return value
+
+
+def parse_kiwi_version(value: Optional[str]) -> str:
+    if value is None:
+        return ''
+    if not re.fullmatch(r'[0-9][\w.+!-]*', value):
+        raise KiwiBoxRequestError(
+            f"--kiwi-version '{value}' is not a version: use e.g. 10.2.3"
+        )
+    return value
+
+
+def parse_port(value: Optional[str]) -> int:
+    """
+    --ssh-port, 0 when not given (a free port is chosen then)
+    """
+    if value is None:
+        return 0
+    if not re.fullmatch(r'\d+', value) or not 1024 <= int(value) <= 65535:
+        raise KiwiBoxRequestError(
+            f"--ssh-port '{value}' is not a usable port: give a number "
+            'from 1024 to 65535, or leave it out for a free one'
+        )
+    return int(value)
+
+
+def check_shared_path(value: Optional[str]) -> str:
+    """
+    --shared-path as an absolute path, '' when not given
+
+    :raises KiwiBoxRequestError: if it is not an existing directory
+        the box can mount at the same path
+    """
+    if value is None:
+        return ''
+    path = os.path.realpath(value)
+    if not os.path.isdir(path):
+        raise KiwiBoxRequestError(
+            f'--shared-path {value} is not an existing directory: create it or fix the path'
+        )
+    if path == '/':
+        raise KiwiBoxRequestError(
+            '--shared-path / would hide the whole box system: share a directory below it'
+        )
+    if any(character.isspace() for character in path):
+        raise KiwiBoxRequestError(
+            f"--shared-path '{path}' contains white space, which the box "
+            'protocol cannot carry: use a path without it (a symlink works)'
+        )
+    return path
+
+
+def check_description(description: str, kiwi_file: str) -> None:
+    """
+    :raises KiwiBoxRequestError: if the description dir is missing or
+        has no kiwi file
+    """
+    if not os.path.isdir(description):
+        raise KiwiBoxRequestError(
+            f'description directory {description} not found: fix --description'
+        )
+    if kiwi_file:
+        found = os.path.isfile(os.path.join(description, kiwi_file))
+        wanted = kiwi_file
+    else:
+        found = os.path.isfile(os.path.join(description, 'config.xml')) or \
+            bool(glob.glob(os.path.join(glob.escape(description), '*.kiwi')))
+        wanted = 'config.xml or *.kiwi'
+    if not found:
+        raise KiwiBoxRequestError(
+            f'description directory {description} has no {wanted}: '
+            'point --description at an image description'
+        )
+
+
+def check_target_dir(description: str, target_dir: str) -> None:
+    """
+    :raises KiwiBoxRequestError: if the target dir is the description
+        dir or inside it (the build would write into its own input)
+    """
+    real_description = os.path.realpath(description)
+    real_target = os.path.realpath(target_dir)
+    if os.path.commonpath([real_description, real_target]) == real_description:
+        raise KiwiBoxRequestError(
+            f'target directory {target_dir} is inside the description '
+            f'{description}: choose a target dir outside of it'
+        )
+    if os.path.exists(target_dir) and not os.path.isdir(target_dir):
+        raise KiwiBoxRequestError(
+            f'target {target_dir} exists and is not a directory: choose another --target-dir'
+        )
+
+
+def forwarded_global_args(global_args: Dict[str, Any]) -> List[str]:
+    """
+    The kiwi global options that reach the build in the box, in the
+    form kiwi's own usage takes them
+
+    --config is not among them: its file is on the host, the run
+    carries its contents (see BoxbuildRequest.config).
+    """
+    forwarded: List[str] = []
+    for name in FORWARDED_GLOBAL_FLAGS:
+        if global_args.get(name):
+            forwarded.append(name)
+    for name in FORWARDED_GLOBAL_VALUES:
+        if global_args.get(name):
+            forwarded.append(f'{name}={global_args[name]}')
+    for name in FORWARDED_GLOBAL_LISTS:
+        for value in unique(global_args.get(name) or []):
+            forwarded.append(f'{name}={value}')
+    for name in HOST_ONLY_GLOBALS:
+        if global_args.get(name):
+            log.warning(f'{name} applies to this host only, not to the build in the box')
+    return forwarded
+
+
+def unique(values: Sequence[str]) -> List[str]:
+    """
+    The values in first-seen order without repeats: docopt-ng repeats
+    values of '...' options
+    """
+    return list(dict.fromkeys(values))

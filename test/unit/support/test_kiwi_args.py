@@ -1,0 +1,54 @@
+import pytest
+
+from kiwi_plugin_support.exceptions import KiwiPluginArgumentError
+from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
+
+
+@pytest.fixture(scope='module')
+def build():
+    return KiwiCommandArgs('system build')
+
+
+def test_options_come_from_kiwis_own_usage(build):
+    assert build.options['--description'] is True
+    assert build.options['--allow-existing-root'] is False
+    assert '--add-repo' in build.option_names
+
+
+def test_parse_accepts_both_value_spellings(build):
+    result = build.parse(['--description=d', '--target-dir', 't'])
+    assert result['--description'] == 'd'
+    assert result['--target-dir'] == 't'
+
+
+def test_parse_rejects_unknown_option(build):
+    with pytest.raises(KiwiPluginArgumentError, match="'--bogus' is not an option"):
+        build.parse(['--description', 'd', '--target-dir', 't', '--bogus'])
+
+
+def test_parse_rejects_missing_required(build):
+    expected = "invalid arguments for 'kiwi-ng system build'"
+    with pytest.raises(KiwiPluginArgumentError, match=expected):
+        build.parse(['--description', 'd'])
+
+
+def test_parse_refuses_what_the_plugin_supplies():
+    create = KiwiCommandArgs('system create')
+    with pytest.raises(KiwiPluginArgumentError, match="'--root' is set by the plugin"):
+        create.parse(['--root=/x'], supplied=['--root', '/r', '--target-dir', '/t'])
+    assert create.parse([], supplied=['--root', '/r', '--target-dir', '/t'])['--root'] == '/r'
+
+
+def test_help_for_kiwi_does_not_exit(build):
+    with pytest.raises(KiwiPluginArgumentError):
+        build.parse(['--help'])
+
+
+def test_without_drops_options_in_both_spellings_and_keeps_order(build):
+    tokens = [
+        '--description', 'd', '--add-repo', 'a', '--target-dir=t',
+        '--add-repo', 'b', '--allow-existing-root'
+    ]
+    assert build.without(tokens, ['--description', '--target-dir']) == [
+        '--add-repo', 'a', '--add-repo', 'b', '--allow-existing-root'
+    ]
