@@ -4,7 +4,7 @@ VENV ?= .venv
 TOX = $(VENV)/bin/tox
 KIWI_NG = $(VENV)/bin/kiwi-ng
 
-.PHONY: test unit lint mypy integration demo doc venv clean
+.PHONY: test unit lint mypy integration demo doc venv clean sdist wheel rpm deb release-check
 
 venv: $(TOX)
 
@@ -39,3 +39,21 @@ doc: $(TOX)
 
 clean:
 	rm -rf $(VENV) .tox build dist doc/build *.egg-info
+
+# packaging uses the system python with python3-build and python3-sphinx
+# (see .ci/apt-packages/packaging.txt); output goes to dist/
+PACKAGING_PYTHON ?= /usr/bin/python3
+
+sdist wheel:
+	$(PACKAGING_PYTHON) package/release-check dist
+
+rpm:
+	$(PACKAGING_PYTHON) package/release-check rpm
+
+deb:
+	$(PACKAGING_PYTHON) package/release-check deb
+
+# sdist, wheel, rpm and deb from a clean clone of HEAD, with their
+# contents checked
+release-check:
+	$(PACKAGING_PYTHON) package/release-check check

@@ -1,7 +1,8 @@
 """One distribution for the kiwi boxed and stackbuild plugins."""
 import os
+from glob import glob
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,16 +25,14 @@ setup(
     long_description_content_type='text/x-rst',
     license='GPLv3+',
     python_requires='>=3.9',
-    packages=[
-        'kiwi_plugin_support',
-        'kiwi_boxed_plugin',
-        'kiwi_boxed_plugin.tasks',
-        'kiwi_stackbuild_plugin',
-        'kiwi_stackbuild_plugin.tasks',
-    ],
+    packages=find_packages(include=['kiwi_*']),
     package_data={
-        'kiwi_boxed_plugin': ['kiwi_boxed_plugin.yml'],
+        'kiwi_boxed_plugin': ['kiwi_boxed_plugin.yml', 'agent/*'],
     },
+    # man pages are built from doc/source before the sdist (package/
+    # release-check dist); the sdist carries them, so wheel, rpm and deb
+    # get them without sphinx
+    data_files=[('share/man/man8', sorted(glob('doc/build/man/*.8')))],
     # docopt is not listed: kiwi 9.24 brings docopt, kiwi 10 docopt-ng,
     # and both install the module 'docopt'
     install_requires=[
