@@ -296,6 +296,8 @@ def _parse_arch(fail: Any, entry: Any) -> BoxArch:
                     f'arch[{arch}].boxfiles', f'needs exactly one {what} (*{suffix})'
                 )
         try:
+            # only the form counts here: the obs server is asked for
+            # (from kiwi's runtime config) when a box is fetched
             source_url(source, 'https://obs.invalid')
         except ValueError as issue:
             raise fail(f'arch[{arch}].source', str(issue))

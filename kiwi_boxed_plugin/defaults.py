@@ -1,10 +1,17 @@
 """Defaults of the boxed plugin, in one place."""
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 # openSUSE's download server, over https: kiwi's own default is plain
 # http, which would let anyone on the path swap the .sha256 files too
 OBS_DOWNLOAD_URL = 'https://download.opensuse.org/repositories'
+
+# the system's CA bundle on Debian/Ubuntu, openSUSE/SLES, Fedora/RHEL
+SYSTEM_CA_BUNDLES = (
+    '/etc/ssl/certs/ca-certificates.crt',
+    '/etc/ssl/ca-bundle.pem',
+    '/etc/pki/tls/certs/ca-bundle.crt',
+)
 
 
 class Defaults:
@@ -41,8 +48,8 @@ class Defaults:
         """
         Where downloaded boxes live: $KIWI_BOXED_CACHE_DIR or ~/.kiwi_boxes
         """
-        return os.environ.get('KIWI_BOXED_CACHE_DIR') or os.path.expanduser(
-            '~/.kiwi_boxes'
+        return os.path.expanduser(
+            os.environ.get('KIWI_BOXED_CACHE_DIR') or '~/.kiwi_boxes'
         )
 
     @staticmethod
@@ -148,9 +155,10 @@ class Defaults:
     def get_download_chunk_size() -> int:
         """
         Bytes read and hashed per step: large enough that hashing
-        and writing cost little per call on a fast link
+        and writing cost little per call on a fast link, small because
+        the step that a dropped connection interrupts is lost
         """
-        return 4 << 20
+        return 1 << 20
 
     @staticmethod
     def get_small_file_limit() -> int:
@@ -159,3 +167,14 @@ class Defaults:
         serving a big file cannot fill memory
         """
         return 64 << 20
+
+    @staticmethod
+    def get_ca_bundle() -> Optional[str]:
+        """
+        The system's CA bundle for https downloads, None to keep what
+        requests uses (its own certifi bundle, or $REQUESTS_CA_BUNDLE)
+
+        Like curl and zypper, trust what the administrator installed
+        into the system store, e.g. the CA of a company proxy.
+        """
+        return next((path for path in SYSTEM_CA_BUNDLES if os.path.isfile(path)), None)

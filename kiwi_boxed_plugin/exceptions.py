@@ -100,3 +100,25 @@ class KiwiBoxKernelError(KiwiError):
     Raised when a box's kernel tarball lacks the kernel or initrd the
     box needs, or holds more than one of them.
     """
+
+
+class KiwiBoxContainerError(KiwiError):
+    """
+    Raised when a build cannot run in a box container: a foreign
+    arch, a --shared-path that hides a box directory, or podman
+    failing to create or start the container.
+    """
+
+
+class KiwiBoxContainerImageError(KiwiError):
+    """
+    Raised when the box has no container image, or its image is
+    neither in podman's storage nor pullable.
+    """
+
+
+class KiwiBoxContainerRootError(KiwiError):
+    """
+    Raised when container mode is asked for by a user who is not root
+    and cannot run podman through sudo.
+    """

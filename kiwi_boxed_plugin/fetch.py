@@ -15,7 +15,7 @@ import re
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, Callable, Iterator, Optional, Tuple, TypeVar
+from typing import IO, Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -33,6 +33,9 @@ T = TypeVar('T')
 # answers worth another attempt: the server or a proxy is busy or broken
 # for a moment; everything else (404, 403, ...) will not get better
 RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
+
+
+CLOSED_EARLY = 'the connection closed before the end of the file'
 
 
 class TransientError(Exception):
@@ -99,14 +102,31 @@ def connection_reason(issue: Exception) -> str:
         return match.group(1).strip()
     if 'timed out' in text.lower():
         return 'timed out'
+    if 'IncompleteRead' in text or 'Connection broken' in text:
+        return CLOSED_EARLY
     return type(issue).__name__
+
+
+def human_size(size: int) -> str:
+    """
+    A byte count for people: 512 B, 1.5 KiB, 3.0 MiB, 1.2 GiB
+    """
+    value = float(size)
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if value < 1024 or unit == 'GiB':
+            return f'{size} B' if unit == 'B' else f'{value:.1f} {unit}'
+        value /= 1024
+    return ''
 
 
 class _Progress:
     """
-    Progress of one transfer: a progressbar2 bar on a terminal, a log
-    line per tenth otherwise (or per 256 MiB when the size is unknown)
+    Progress of one transfer: a progressbar2 bar with size, rate and ETA
+    on a terminal; otherwise a log line per tenth (per 256 MiB when the
+    size is unknown), and none for files too small to take a while
     """
+    QUIET_BELOW = 64 << 20
+
     def __init__(self, label: str, total: Optional[int], done: int) -> None:
         self.label = label
         self.total = total
@@ -114,12 +134,24 @@ class _Progress:
         self.bar: Any = None
         if sys.stderr.isatty():
             import progressbar
-            self.bar = progressbar.DataTransferBar(
+            known = [
+                progressbar.Percentage(), ' of ', progressbar.DataSize('max_value'), ' ',
+                progressbar.Bar(), ' ', progressbar.FileTransferSpeed(), ' ',
+                progressbar.ETA()
+            ]
+            unknown = [
+                progressbar.DataSize(), ' ', progressbar.FileTransferSpeed(), ' ',
+                progressbar.Timer()
+            ]
+            self.bar = progressbar.ProgressBar(
                 max_value=total if total else progressbar.UnknownLength,
-                prefix=f'{label} ', fd=sys.stderr
+                widgets=[f'{label} '] + (known if total else unknown), fd=sys.stderr,
+                is_terminal=True
             )
             self.bar.start()
             self.bar.update(done)
+        elif total is not None and total < self.QUIET_BELOW:
+            self.next_report = total + 1
         else:
             self._log(done)
 
@@ -134,48 +166,85 @@ class _Progress:
             self.bar.finish()
 
     def _log(self, done: int) -> None:
-        mib = done >> 20
         if self.total:
-            log.info(f'{self.label}: {mib} of {self.total >> 20} MiB')
-            self.next_report = done + max(self.total // 10, 1)
+            log.info(f'{self.label}: {human_size(done)} of {human_size(self.total)}')
+            self.next_report = done + self.total // 10
         else:
-            log.info(f'{self.label}: {mib} MiB')
+            log.info(f'{self.label}: {human_size(done)}')
             self.next_report = done + (256 << 20)
 
 
 class _Sink:
     """
-    Writes and hashes chunks in a worker thread while the next chunk is
-    read: sha256 and the network then cost the time of the slower one,
-    not of both (hashlib and file writes release the GIL)
+    Writes and hashes each chunk in two worker threads while the next
+    chunk is read: the transfer then takes as long as the slowest of
+    network, disk and sha256, not their sum (socket reads, file writes and
+    hashlib all release the GIL). At most two chunks are in flight.
     """
     def __init__(self, handle: IO[bytes], hasher: Any) -> None:
         self.handle = handle
         self.hasher = hasher
-        self.worker = ThreadPoolExecutor(max_workers=1)
-        self.pending: Optional[Future] = None
-        self.written = 0
+        self.writer = ThreadPoolExecutor(max_workers=1)
+        self.digester = ThreadPoolExecutor(max_workers=1)
+        self.pending: List[Tuple[Future, Future]] = []
 
     def put(self, chunk: bytes) -> None:
-        self.drain()
-        self.pending = self.worker.submit(self._store, chunk)
-
-    def drain(self) -> None:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            pending.result()
+        if len(self.pending) >= 2:
+            self._wait(self.pending.pop(0))
+        self.pending.append((
+            self.writer.submit(self.handle.write, chunk),
+            self.digester.submit(self.hasher.update, chunk)
+        ))
 
     def close(self) -> None:
-        try:
-            self.drain()
-        finally:
-            self.worker.shutdown()
+        """
+        Wait until every chunk put is written and hashed
 
-    def _store(self, chunk: bytes) -> None:
-        # written first: bytes count as stored, and hashed, together
-        self.handle.write(chunk)
-        self.hasher.update(chunk)
-        self.written += len(chunk)
+        Both workers finish their queues even when one failed, so on a
+        network error the file and the hash hold the same bytes for the
+        retry that resumes.
+        """
+        try:
+            while self.pending:
+                self._wait(self.pending.pop(0))
+        finally:
+            self.writer.shutdown()
+            self.digester.shutdown()
+
+    @staticmethod
+    def _wait(futures: Tuple[Future, Future]) -> None:
+        for future in futures:
+            future.result()
+
+
+class _Partial:
+    """
+    A partial file and the sha256 of the bytes it holds so far
+
+    Bytes kept from an earlier run are hashed once when it is opened;
+    after that the hash grows with every chunk written.
+    """
+    def __init__(self, path: str, chunk_size: int) -> None:
+        self.path = path
+        self.hasher = hashlib.sha256()
+        self.resumed = False
+        if os.path.exists(path):
+            with open(path, 'rb') as kept:
+                for chunk in iter(lambda: kept.read(chunk_size), b''):
+                    self.hasher.update(chunk)
+            self.resumed = self.size() > 0
+
+    def size(self) -> int:
+        try:
+            return os.path.getsize(self.path)
+        except FileNotFoundError:
+            return 0
+
+    def restart(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.hasher = hashlib.sha256()
+        self.resumed = False
 
 
 class Fetcher:
@@ -205,13 +274,12 @@ class Fetcher:
         limit = Defaults.get_small_file_limit()
 
         def attempt() -> bytes:
+            data = bytearray()
             if url.startswith('file:'):
-                path = self._local_path(url)
-                with self._open_local(url, path) as handle:
-                    data = handle.read(limit + 1)
+                with self._open_local(url) as handle:
+                    data += handle.read(limit + 1)
             else:
                 with self._get(url, {}) as response:
-                    data = b''
                     for chunk in response.iter_content(chunk_size=65536):
                         data += chunk
                         if len(data) > limit:
@@ -220,7 +288,7 @@ class Fetcher:
                 raise KiwiBoxDownloadError(
                     f'{url} is larger than {limit >> 20} MiB: check the box source'
                 )
-            return data
+            return bytes(data)
         return self._with_retries(url, attempt)
 
     def download(self, url: str, partial: str, sha256: str, label: str) -> None:
@@ -229,7 +297,8 @@ class Fetcher:
 
         Bytes already in partial are kept and only the rest is requested
         (HTTP Range); a server that ignores the range sends the whole file
-        again. On success partial holds the verified file; after a checksum
+        again; a partial that is already complete is not fetched again.
+        On success partial holds the verified file; after a checksum
         mismatch it is removed; after any other failure it is kept so the
         next run resumes.
 
@@ -241,113 +310,84 @@ class Fetcher:
         :raises KiwiBoxChecksumError: if its digest differs from sha256
         :raises KiwiBoxDiskFullError: if the cache has no room for it
         """
-        resumed = self._fill(url, partial, label)
-        digest = self._digest_of(partial)
-        if digest != sha256 and resumed:
+        target = _Partial(partial, self.chunk_size)
+        if target.hasher.hexdigest() == sha256:
+            # fetched and verified by a run that failed on another file
+            return
+        self._with_retries(url, lambda: self._transfer(url, target, label))
+        if target.hasher.hexdigest() != sha256 and target.resumed:
             # the kept bytes may stem from an older upload: one clean try
             log.warning(f'{label}: checksum mismatch after resuming, downloading it again')
-            os.unlink(partial)
-            self._fill(url, partial, label)
-            digest = self._digest_of(partial)
+            target.restart()
+            self._with_retries(url, lambda: self._transfer(url, target, label))
+        digest = target.hasher.hexdigest()
         if digest != sha256:
-            os.unlink(partial)
+            target.restart()
             raise KiwiBoxChecksumError(
                 f'{label} from {url} does not match its published sha256 '
                 f'(got {digest[:16]}..., expected {sha256[:16]}...); '
                 'the cached box is left as it was'
             )
 
-    def _digest_of(self, partial: str) -> str:
-        digest = self._hashers.pop(partial).hexdigest()
-        return digest
-
-    def _fill(self, url: str, partial: str, label: str) -> bool:
+    def _transfer(self, url: str, target: '_Partial', label: str) -> None:
         """
-        Make partial hold the whole file; True if it started from kept bytes
+        One attempt: append the missing bytes to target
         """
-        hasher = hashlib.sha256()
-        if os.path.exists(partial):
-            with open(partial, 'rb') as kept:
-                for chunk in iter(lambda: kept.read(self.chunk_size), b''):
-                    hasher.update(chunk)
-        state = {'hasher': hasher, 'resumed': hasher_size(partial) > 0}
-
-        def attempt() -> None:
-            self._transfer(url, partial, label, state)
-        self._with_retries(url, attempt)
-        if not hasattr(self, '_hashers'):
-            self._hashers = {}
-        self._hashers[partial] = state['hasher']
-        return bool(state['resumed'])
-
-    def _transfer(self, url: str, partial: str, label: str, state: dict) -> None:
-        offset = hasher_size(partial)
+        offset = target.size()
         if url.startswith('file:'):
-            path = self._local_path(url)
-            source = self._open_local(url, path)
-            source.seek(min(offset, os.fstat(source.fileno()).st_size))
-            offset = source.tell()
+            source: Any = self._open_local(url)
             total: Optional[int] = os.fstat(source.fileno()).st_size
-            chunks: Any = iter(lambda: source.read(self.chunk_size), b'')
-            closer: Any = source
-        else:
-            headers = {'Range': f'bytes={offset}-'} if offset else {}
-            response = self._get(url, headers)
-            closer = response
-            if response.status_code == 416:
-                # the kept bytes are not a prefix of this file: start over
-                response.close()
-                self._restart(partial, state)
-                raise TransientError('range not satisfiable')
-            if response.status_code == 206 and \
-                    content_range_start(response.headers.get('Content-Range', '')) != offset:
-                response.close()
-                self._restart(partial, state)
-                raise TransientError('unexpected range in answer')
-            if response.status_code == 200:
+            if offset > (total or 0):
                 offset = 0
-            length = response.headers.get('Content-Length')
-            total = offset + int(length) if length and length.isdigit() else None
-            chunks = response.iter_content(chunk_size=self.chunk_size)
-        with closer:
-            if offset == 0 and state['resumed'] or offset != hasher_size(partial):
-                self._restart(partial, state)
+            source.seek(offset)
+            chunks: Any = iter(lambda: source.read(self.chunk_size), b'')
+        else:
+            source = self._get(url, {'Range': f'bytes={offset}-'} if offset else {})
+            if source.status_code == 416 or source.status_code == 206 and \
+                    content_range_start(source.headers.get('Content-Range', '')) != offset:
+                # the kept bytes do not fit this file: start over
+                source.close()
+                target.restart()
+                raise TransientError('the server refused to resume, starting over')
+            if source.status_code == 200:
+                offset = 0
+            length = source.headers.get('Content-Length', '')
+            total = offset + int(length) if length.isdigit() else None
+            chunks = source.iter_content(chunk_size=self.chunk_size)
+        with source:
+            if offset != target.size():
+                target.restart()
             if total is not None:
-                self._check_room(partial, total - offset, label)
-            self._stream(chunks, partial, label, total, state)
-        if total is not None and hasher_size(partial) < total:
-            raise TransientError(f'connection closed after {hasher_size(partial)} of {total} bytes')
+                self._check_room(target.path, total - offset, label)
+            self._stream(chunks, target, label, total)
+        if total is not None and target.size() < total:
+            raise TransientError(CLOSED_EARLY)
 
     def _stream(
-        self, chunks: Any, partial: str, label: str, total: Optional[int], state: dict
+        self, chunks: Any, target: '_Partial', label: str, total: Optional[int]
     ) -> None:
-        progress = _Progress(label, total, hasher_size(partial))
+        done = target.size()
+        progress = _Progress(label, total, done)
         try:
-            with open(partial, 'ab') as handle:
-                sink = _Sink(handle, state['hasher'])
+            with open(target.path, 'ab') as handle:
+                sink = _Sink(handle, target.hasher)
                 try:
                     for chunk in chunks:
                         sink.put(chunk)
-                        progress.update(handle.tell() + len(chunk))
+                        done += len(chunk)
+                        progress.update(done)
                 finally:
                     sink.close()
         except OSError as issue:
             if issue.errno in (errno.ENOSPC, errno.EDQUOT):
-                os.unlink(partial)
+                target.restart()
                 raise KiwiBoxDiskFullError(
-                    f'no space left in {os.path.dirname(partial)} for {label}: '
+                    f'no space left in {os.path.dirname(target.path)} for {label}: '
                     'free some space or point KIWI_BOXED_CACHE_DIR elsewhere'
                 )
             raise
         finally:
             progress.finish()
-
-    @staticmethod
-    def _restart(partial: str, state: dict) -> None:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        state['hasher'] = hashlib.sha256()
-        state['resumed'] = False
 
     @staticmethod
     def _check_room(partial: str, needed: int, label: str) -> None:
@@ -384,10 +424,16 @@ class Fetcher:
         if self._session is None:
             import requests
             self._session = requests.Session()
+            # $REQUESTS_CA_BUNDLE and $CURL_CA_BUNDLE still take precedence
+            self._session.verify = Defaults.get_ca_bundle() or True
+            # resumed ranges count bytes of the file as stored: no
+            # content coding may stand between them
+            self._session.headers['Accept-Encoding'] = 'identity'
         response = self._session.get(
             url, headers=headers, stream=True, timeout=self.timeouts
         )
         if response.status_code == 416:
+            # for the caller: the kept bytes do not fit the file
             return response
         problem = status_problem(response.status_code, response.reason or '', url)
         if problem:
@@ -404,27 +450,13 @@ class Fetcher:
         return response
 
     @staticmethod
-    def _local_path(url: str) -> str:
-        return url2pathname(urlsplit(url).path)
-
-    @staticmethod
-    def _open_local(url: str, path: str) -> IO[bytes]:
+    def _open_local(url: str) -> IO[bytes]:
         try:
-            return open(path, 'rb')
+            return open(url2pathname(urlsplit(url).path), 'rb')
         except OSError as issue:
             raise KiwiBoxDownloadError(
                 f'cannot read {url}: {issue.strerror}: check the box source'
             )
-
-
-def hasher_size(path: str) -> int:
-    """
-    Bytes in a partial file, 0 when there is none
-    """
-    try:
-        return os.path.getsize(path)
-    except FileNotFoundError:
-        return 0
 
 
 def _is_network_error(issue: Exception) -> bool:
