@@ -1,0 +1,568 @@
+import csv
+import os
+import subprocess
+from dataclasses import replace
+
+import pytest
+
+from kiwi_boxed_plugin.catalog import Box, BoxArch
+from kiwi_boxed_plugin.container import (
+    AGENT_COMMAND,
+    KEEPER_COMMAND,
+    MISSING_LOCAL,
+    PULL,
+    USE_LOCAL,
+    ContainerBoxBuild,
+    ContainerMount,
+    Podman,
+    check_container_arch,
+    check_shared_path,
+    container_cmdline,
+    container_mounts,
+    container_name,
+    create_argv,
+    ignored_vm_options,
+    image_action,
+    interrupt_argv,
+    job_argv,
+    job_file,
+    podman_prefix,
+    remove_argv,
+    shared_kiwi_cache,
+    wait_args,
+)
+from kiwi_boxed_plugin.exceptions import (
+    KiwiBoxBuildFailedError,
+    KiwiBoxContainerError,
+    KiwiBoxContainerImageError,
+    KiwiBoxContainerRootError,
+    KiwiBoxProtocolError,
+    KiwiBoxToolMissingError,
+)
+from kiwi_boxed_plugin.request import build_request
+from kiwi_boxed_plugin.run import RunOutcome
+from test_request import command_args, global_args
+
+IMAGE = 'localhost/kiwi-boxes/debian:latest'
+ARCH = BoxArch(
+    name='x86_64', cmdline=('root=/dev/vda1',), source='file:///box', packages_file='p',
+    boxfiles=('K.tar.xz', 'S.qcow2'), container=IMAGE, use_initrd=True
+)
+BOX = Box('debian', 4096, 2, 'hvc0', (ARCH,), 'test')
+PODMAN = ['/usr/bin/podman']
+
+
+def done(code=0, stdout=b'', stderr=b''):
+    return subprocess.CompletedProcess([], code, stdout, stderr)
+
+
+def parse_mount(option):
+    """
+    The fields of a --mount value as podman reads them (a CSV line)
+    """
+    return next(csv.reader([option]))
+
+
+@pytest.fixture
+def request_of(tmp_path):
+    description = tmp_path / 'my desc, "quoted" $(touch X)'
+    description.mkdir()
+    (description / 'config.xml').write_text('<image/>')
+
+    def make(global_options=None, **options):
+        return build_request(command_args(**{
+            '--container': True,
+            '<kiwi_build_command_args>': [
+                '--description', str(description),
+                '--target-dir', str(tmp_path / 'tar:get dir')
+            ], **options
+        }), global_args(**(global_options or {})))
+    return make
+
+
+class TestContainerMount:
+    @pytest.mark.parametrize('path', [
+        '/plain', '/with space', '/with,comma', '/with:colon', '/with"quote',
+        "/with'apostrophe", '/$(touch x)', '/a=b', '/new\nline', '/"start', '/,',
+    ])
+    def test_paths_survive_as_one_field(self, path):
+        fields = parse_mount(ContainerMount(path, '/bundle', read_only=False).option())
+        assert fields == ['type=bind', f'source={path}', 'destination=/bundle']
+
+    def test_read_only(self):
+        option = ContainerMount('/d', '/description', read_only=True).option()
+        assert option == 'type=bind,source=/d,destination=/description,ro'
+
+
+class TestPodmanPrefix:
+    def test_root_calls_podman_directly(self):
+        assert podman_prefix('/usr/bin/podman', 0, '/usr/bin/sudo', False, {}) == PODMAN
+
+    def test_user_without_sudo(self):
+        with pytest.raises(KiwiBoxContainerRootError, match='needs root: run boxbuild as root'):
+            podman_prefix('/usr/bin/podman', 1000, '', True, {})
+
+    def test_user_with_sudo_and_terminal(self):
+        assert podman_prefix('/usr/bin/podman', 1000, '/usr/bin/sudo', True, {}) == [
+            '/usr/bin/sudo', '--', '/usr/bin/podman'
+        ]
+
+    def test_user_with_sudo_without_terminal_never_waits_for_a_password(self):
+        assert podman_prefix('/usr/bin/podman', 1000, '/usr/bin/sudo', False, {}) == [
+            '/usr/bin/sudo', '--non-interactive', '--', '/usr/bin/podman'
+        ]
+
+    def test_sudo_keeps_the_chosen_podman_configuration(self):
+        environ = {
+            'CONTAINERS_STORAGE_CONF': '/s.conf', 'CONTAINERS_CONF': '/c.conf',
+            'CONTAINERS_REGISTRIES_CONF': '', 'TMPDIR': '/t', 'PATH': '/bin'
+        }
+        assert podman_prefix('/usr/bin/podman', 1000, '/usr/bin/sudo', True, environ) == [
+            '/usr/bin/sudo', '--preserve-env=CONTAINERS_CONF,CONTAINERS_STORAGE_CONF',
+            '--', '/usr/bin/podman'
+        ]
+
+
+class TestImageAction:
+    @pytest.mark.parametrize('present,update_check,reference,action', [
+        (True, True, 'registry.example/box:latest', PULL),
+        (True, False, 'registry.example/box:latest', USE_LOCAL),
+        (False, True, 'registry.example/box:latest', PULL),
+        (False, False, 'registry.example/box:latest', PULL),
+        (True, True, IMAGE, USE_LOCAL),
+        (True, False, IMAGE, USE_LOCAL),
+        (False, True, IMAGE, MISSING_LOCAL),
+        (False, False, IMAGE, MISSING_LOCAL),
+        # only the registry part makes a reference local
+        (False, True, 'registry.example/localhost/box', PULL),
+    ])
+    def test_action(self, present, update_check, reference, action):
+        assert image_action(present, update_check, reference) == action
+
+
+class TestIgnoredVmOptions:
+    def test_none_given(self, request_of):
+        assert ignored_vm_options(request_of()) == []
+
+    @pytest.mark.parametrize('options,expected', [
+        ({'--box-memory': '2G'}, ['--box-memory']),
+        ({'--box-console': 'ttyS0'}, ['--box-console']),
+        ({'--box-smp-cpus': '1'}, ['--box-smp-cpus']),
+        ({'--no-snapshot': True}, ['--no-snapshot']),
+        ({'--no-accel': True}, ['--no-accel']),
+        ({'--virtiofs-sharing': True}, ['--virtiofs-sharing']),
+        ({'--sshfs-sharing': True, '--ssh-port': '2222'}, ['--sshfs-sharing', '--ssh-port']),
+        ({'--machine': 'q35'}, ['--machine']),
+        ({'--cpu': 'max'}, ['--cpu']),
+        # options the container honours are not reported
+        ({'--box-debug': True, '--no-update-check': True, '--kiwi-version': '10.2.3'}, []),
+    ])
+    def test_given(self, request_of, options, expected):
+        assert ignored_vm_options(request_of(**options)) == expected
+
+    def test_ssh_key(self, request_of):
+        request = replace(request_of(**{'--sshfs-sharing': True}), ssh_key='id_ed25519')
+        assert ignored_vm_options(request) == ['--sshfs-sharing', '--ssh-key']
+
+
+class TestChecks:
+    def test_native_arch(self):
+        check_container_arch('x86_64', 'x86_64')
+
+    def test_foreign_arch(self):
+        with pytest.raises(KiwiBoxContainerError, match='a aarch64 box needs a aarch64 host'):
+            check_container_arch('aarch64', 'x86_64')
+
+    @pytest.mark.parametrize('path', ['', '/srv/share', '/home/me/a,b', '/var/cache/other'])
+    def test_shared_path_allowed(self, path):
+        check_shared_path(path)
+
+    @pytest.mark.parametrize('path', [
+        '/usr', '/etc', '/opt', '/var', '/bundle', '/bundle/x', '/description',
+        '/result/a', '/proc', '/dev', '/tmp',
+    ])
+    def test_shared_path_hiding_a_box_directory(self, path):
+        with pytest.raises(KiwiBoxContainerError, match=f'--shared-path {path} would hide'):
+            check_shared_path(path)
+
+
+class TestCmdline:
+    def test_job(self):
+        assert container_cmdline(['--debug', 'system', 'build'], '') == \
+            'kiwi-no-halt kiwi="--debug system build"\n'
+
+    def test_kiwi_version(self):
+        assert container_cmdline(['system', 'build'], '10.2.3') == \
+            'kiwi-no-halt kiwi_version=_10.2.3_ kiwi="system build"\n'
+
+    @pytest.mark.parametrize('argument', ['a"b', 'a b', '', 'a\tb'])
+    def test_arguments_the_agent_cannot_split(self, argument):
+        with pytest.raises(KiwiBoxProtocolError):
+            container_cmdline(['system', 'build', argument], '')
+
+    def test_the_agent_reads_it(self):
+        from kiwi_boxed_plugin.agent.kiwi_box_agent import parse_cmdline
+        job = parse_cmdline(container_cmdline(
+            ['--profile=a', 'system', 'build', '--signing-key=/k'], '10.1.0'
+        ))
+        assert job.kiwi_args == ('--profile=a', 'system', 'build', '--signing-key=/k')
+        assert job.kiwi_version == '10.1.0'
+        assert job.no_halt
+
+
+class TestMountsAndCalls:
+    def test_mounts(self):
+        mounts = container_mounts('/d', '/t', '/run/job', '', '')
+        assert mounts == [
+            ContainerMount('/d', '/description', True),
+            ContainerMount('/t', '/bundle', False),
+            ContainerMount('/run/job', '/container.cmdline', True),
+        ]
+
+    def test_mounts_with_cache_and_shared_path(self):
+        mounts = container_mounts('/d', '/t', '/run/job', '/srv/x', '/srv/kiwi cache')
+        assert mounts[3:] == [
+            ContainerMount('/srv/kiwi cache', '/var/cache/kiwi', False),
+            ContainerMount('/srv/x', '/srv/x', False),
+        ]
+
+    def test_create(self):
+        mounts = [ContainerMount('/d,x', '/description', True)]
+        argv = create_argv(PODMAN, 'kiwi-boxbuild-1', IMAGE, mounts, keep_running=False)
+        assert argv[:4] == PODMAN + ['create', '--name', 'kiwi-boxbuild-1']
+        for option in (['--privileged'], ['--network', 'host'], ['--pull', 'never']):
+            assert any(argv[i:i + len(option)] == option for i in range(len(argv)))
+        assert argv[argv.index('--mount') + 1] == \
+            'type=bind,"source=/d,x",destination=/description,ro'
+        assert argv[-3:] == [IMAGE] + list(AGENT_COMMAND)
+        assert '--tty' not in argv and '-t' not in argv
+
+    def test_create_keeper(self):
+        argv = create_argv(PODMAN, 'n', IMAGE, [], keep_running=True)
+        assert argv[-5:] == ['--stop-signal', 'SIGKILL', IMAGE] + list(KEEPER_COMMAND)
+
+    def test_job_is_the_container(self):
+        assert job_argv(PODMAN, 'n', keep_running=False) == PODMAN + [
+            'start', '--attach', '--sig-proxy=false', 'n'
+        ]
+
+    def test_job_in_the_keeper(self):
+        argv = job_argv(PODMAN, 'n', keep_running=True)
+        assert argv[:2] == PODMAN + ['exec']
+        assert argv[-3:] == ['n'] + list(AGENT_COMMAND)
+        assert 'PYTHONUNBUFFERED=1' in argv
+
+    def test_interrupt_and_remove(self):
+        assert interrupt_argv(PODMAN, 'n') == PODMAN + ['exec', 'n', 'kill', '-INT', '-1']
+        assert remove_argv(PODMAN, 'n') == PODMAN + [
+            'rm', '--force', '--ignore', '--time', '5', 'n'
+        ]
+
+    def test_wait_ends_for_a_container_never_started(self):
+        assert wait_args('n') == [
+            'wait', '--condition', 'created', '--condition', 'exited',
+            '--condition', 'stopped', 'n'
+        ]
+
+    def test_names_are_unique_podman_names(self):
+        names = {container_name() for _ in range(100)}
+        assert len(names) == 100
+        assert all(name.startswith('kiwi-boxbuild-') and name.isascii() for name in names)
+
+
+class TestJobFile:
+    def test_written_and_removed(self):
+        with job_file('kiwi="system build"\n') as path:
+            with open(path) as handle:
+                assert handle.read() == 'kiwi="system build"\n'
+            assert os.stat(path).st_mode & 0o777 == 0o644
+            assert os.stat(os.path.dirname(path)).st_mode & 0o077 == 0
+        assert not os.path.exists(os.path.dirname(path))
+
+
+class TestSharedKiwiCache:
+    def test_created(self, mocker, tmp_path):
+        location = tmp_path / 'kiwi cache'
+        mocker.patch(
+            'kiwi.defaults.Defaults.get_shared_cache_location',
+            return_value=str(location).lstrip('/')
+        )
+        assert shared_kiwi_cache() == str(location)
+        assert location.is_dir()
+
+    def test_not_creatable(self, mocker, tmp_path):
+        blocker = tmp_path / 'file'
+        blocker.write_text('')
+        mocker.patch(
+            'kiwi.defaults.Defaults.get_shared_cache_location',
+            return_value=str(blocker / 'cache').lstrip('/')
+        )
+        assert shared_kiwi_cache() == ''
+
+
+class TestPodman:
+    def test_podman_missing(self, mocker):
+        mocker.patch('shutil.which', return_value=None)
+        with pytest.raises(KiwiBoxToolMissingError, match='install podman'):
+            Podman.for_this_user(False)
+
+    def test_root(self, mocker):
+        mocker.patch('shutil.which', side_effect=lambda name: f'/usr/bin/{name}')
+        mocker.patch('os.geteuid', return_value=0)
+        run = mocker.patch('subprocess.run')
+        assert Podman.for_this_user(False).prefix == PODMAN
+        run.assert_not_called()
+
+    def test_sudo_refused(self, mocker):
+        mocker.patch('shutil.which', side_effect=lambda name: f'/usr/bin/{name}')
+        mocker.patch('os.geteuid', return_value=1000)
+        mocker.patch('subprocess.run', return_value=done(
+            1, stderr=b'sudo: a password is required\n'
+        ))
+        with pytest.raises(
+            KiwiBoxContainerRootError, match=r'sudo refused to run podman \(sudo: a password'
+        ):
+            Podman.for_this_user(False)
+
+    def test_sudo_accepted(self, mocker):
+        mocker.patch('shutil.which', side_effect=lambda name: f'/usr/bin/{name}')
+        mocker.patch('os.geteuid', return_value=1000)
+        run = mocker.patch('subprocess.run', return_value=done(0))
+        podman = Podman.for_this_user(False)
+        assert podman.prefix[:2] == ['/usr/bin/sudo', '--non-interactive']
+        assert run.call_args[0][0] == podman.prefix + ['--version']
+
+    def test_run_captures(self, mocker):
+        run = mocker.patch('subprocess.run', return_value=done(0, b'x'))
+        assert Podman(PODMAN).run(['image', 'exists', IMAGE]).stdout == b'x'
+        assert run.call_args[0][0] == PODMAN + ['image', 'exists', IMAGE]
+        assert run.call_args[1]['stdin'] == subprocess.DEVNULL
+
+
+class TestEnsureImage:
+    REMOTE = 'registry.example/box:latest'
+
+    def calls(self, run):
+        return [call[0][0][1:3] for call in run.call_args_list]
+
+    def test_local_image_used(self, mocker, caplog):
+        run = mocker.patch('subprocess.run', return_value=done(0))
+        Podman(PODMAN).ensure_image(IMAGE, update_check=True)
+        assert self.calls(run) == [['image', 'exists']]
+        assert 'using the local image' in caplog.text
+
+    def test_local_image_missing(self, mocker):
+        mocker.patch('subprocess.run', return_value=done(1))
+        with pytest.raises(KiwiBoxContainerImageError, match='make box'):
+            Podman(PODMAN).ensure_image(IMAGE, update_check=False)
+
+    def test_no_update_check_skips_the_pull(self, mocker):
+        run = mocker.patch('subprocess.run', return_value=done(0))
+        Podman(PODMAN).ensure_image(self.REMOTE, update_check=False)
+        assert self.calls(run) == [['image', 'exists']]
+
+    def test_pulled(self, mocker, caplog):
+        run = mocker.patch('subprocess.run', side_effect=[done(1), done(0)])
+        Podman(PODMAN).ensure_image(self.REMOTE, update_check=False)
+        assert self.calls(run) == [['image', 'exists'], ['pull', self.REMOTE]]
+        assert f'box container image {self.REMOTE}: pulling' in caplog.text
+
+    def test_pull_fails_without_local_image(self, mocker):
+        mocker.patch('subprocess.run', side_effect=[
+            done(1), done(125, stderr=b'Trying to pull\nError: connection refused\n')
+        ])
+        with pytest.raises(
+            KiwiBoxContainerImageError, match='cannot pull .*: Error: connection refused; check'
+        ):
+            Podman(PODMAN).ensure_image(self.REMOTE, update_check=True)
+
+    def test_failed_update_check_falls_back_to_local_image(self, mocker, caplog):
+        mocker.patch('subprocess.run', side_effect=[done(0), done(125, stderr=b'offline\n')])
+        Podman(PODMAN).ensure_image(self.REMOTE, update_check=True)
+        assert 'cannot check container image' in caplog.text
+        assert '(offline): using the local image' in caplog.text
+
+
+class TestContainerLifetime:
+    def test_removed_after_success(self, mocker):
+        run = mocker.patch('subprocess.run', return_value=done(0))
+        with Podman(PODMAN).container(PODMAN + ['create', 'x'], 'n'):
+            pass
+        argvs = [call[0][0] for call in run.call_args_list]
+        assert argvs == [PODMAN + ['create', 'x'], remove_argv(PODMAN, 'n')]
+
+    def test_create_fails(self, mocker):
+        run = mocker.patch('subprocess.run', side_effect=[
+            done(125, stderr=b'Error: statfs /x: no such file or directory\n'), done(0)
+        ])
+        with pytest.raises(KiwiBoxContainerError, match='statfs /x'):
+            with Podman(PODMAN).container(PODMAN + ['create'], 'n'):
+                pytest.fail('no container')
+        assert run.call_args[0][0] == remove_argv(PODMAN, 'n')
+
+    def test_interrupted_create_is_removed(self, mocker):
+        run = mocker.patch('subprocess.run', side_effect=[KeyboardInterrupt, done(0)])
+        with pytest.raises(KeyboardInterrupt):
+            with Podman(PODMAN).container(PODMAN + ['create'], 'n'):
+                pytest.fail('no container')
+        assert run.call_args[0][0] == remove_argv(PODMAN, 'n')
+
+    def test_interrupt_stops_gracefully_then_removes(self, mocker):
+        run = mocker.patch('subprocess.run', return_value=done(0))
+        with pytest.raises(KeyboardInterrupt):
+            with Podman(PODMAN).container(PODMAN + ['create'], 'n'):
+                raise KeyboardInterrupt
+        argvs = [call[0][0] for call in run.call_args_list]
+        assert argvs == [
+            PODMAN + ['create'], interrupt_argv(PODMAN, 'n'), PODMAN + wait_args('n'),
+            remove_argv(PODMAN, 'n')
+        ]
+
+    def test_stop_wait_bounded(self, mocker, caplog):
+        def run(argv, **kwargs):
+            if argv[1] == 'wait':
+                raise subprocess.TimeoutExpired(argv, kwargs['timeout'])
+            return done(0)
+        calls = mocker.patch('subprocess.run', side_effect=run)
+        with pytest.raises(KeyboardInterrupt):
+            with Podman(PODMAN).container(PODMAN + ['create'], 'n'):
+                raise KeyboardInterrupt
+        assert 'did not stop within 30 s' in caplog.text
+        assert calls.call_args[0][0] == remove_argv(PODMAN, 'n')
+
+    def test_remove_failure_is_reported(self, mocker, caplog):
+        mocker.patch('subprocess.run', side_effect=[done(0), done(2, stderr=b'locked\n')])
+        with Podman(PODMAN).container(PODMAN + ['create'], 'n'):
+            pass
+        assert 'cannot remove box container n: locked; remove it with: podman rm' in caplog.text
+
+
+@pytest.fixture
+def catalog(mocker):
+    return mocker.patch('kiwi_boxed_plugin.container.BoxCatalog').return_value
+
+
+@pytest.fixture
+def root_podman(mocker):
+    mocker.patch('kiwi_boxed_plugin.container.Podman.for_this_user', return_value=Podman(PODMAN))
+
+
+class TestPrepare:
+    def test_ready(self, request_of, catalog, root_podman, mocker):
+        catalog.get.return_value = BOX
+        mocker.patch('kiwi_boxed_plugin.container.has_terminal', return_value=False)
+        build = ContainerBoxBuild.prepare(request_of())
+        assert build.arch == ARCH and not build.debug_shell
+
+    def test_box_without_container_image(self, request_of, catalog, root_podman):
+        catalog.get.return_value = Box(
+            'leap', 4096, 2, 'hvc0', (replace(ARCH, container=''),), 'test'
+        )
+        with pytest.raises(KiwiBoxContainerImageError, match="box 'leap' has no container"):
+            ContainerBoxBuild.prepare(request_of())
+
+    def test_vm_options_warned(self, request_of, catalog, root_podman, caplog):
+        catalog.get.return_value = BOX
+        ContainerBoxBuild.prepare(request_of(**{'--box-memory': '2G'}))
+        assert '--box-memory applies to box VMs only' in caplog.text
+
+    def test_debug_without_terminal(self, request_of, catalog, root_podman, mocker, caplog):
+        catalog.get.return_value = BOX
+        mocker.patch('kiwi_boxed_plugin.container.has_terminal', return_value=False)
+        assert not ContainerBoxBuild.prepare(request_of(**{'--box-debug': True})).debug_shell
+        assert '--box-debug needs a terminal' in caplog.text
+
+    def test_debug_with_terminal(self, request_of, catalog, root_podman, mocker):
+        catalog.get.return_value = BOX
+        mocker.patch('kiwi_boxed_plugin.container.has_terminal', return_value=True)
+        assert ContainerBoxBuild.prepare(request_of(**{'--box-debug': True})).debug_shell
+
+    def test_unsplittable_argument_refused_before_anything_runs(
+        self, request_of, catalog, root_podman, mocker
+    ):
+        catalog.get.return_value = BOX
+        request = replace(request_of(), kiwi_args=('system', 'build', '--a=b c'))
+        with pytest.raises(KiwiBoxProtocolError):
+            ContainerBoxBuild.prepare(request)
+
+
+class TestRun:
+    @pytest.fixture
+    def podman(self, mocker):
+        podman = Podman(PODMAN)
+        mocker.patch.object(podman, 'ensure_image')
+        mocker.patch.object(podman, 'run', return_value=done(0))
+        return podman
+
+    def agent(self, mocker, code, seen):
+        def run_box(argv, console_log, interactive):
+            seen['job'] = argv
+            target = os.path.dirname(console_log)
+            with open(console_log, 'w') as log:
+                log.write('kiwi-box-agent: job started\n')
+            seen['cmdline'] = open(seen['create'][-1]).read() if 'create' in seen else ''
+            with open(os.path.join(target, 'result.code'), 'w') as handle:
+                handle.write(f'{code}\n')
+            with open(os.path.join(target, 'image.tar.xz'), 'w') as handle:
+                handle.write('image')
+            return RunOutcome(code, True, False)
+        mocker.patch('kiwi_boxed_plugin.container.run_box', side_effect=run_box)
+
+        def create(argv, **kwargs):
+            if argv[1] == 'create':
+                mount = [value for value in argv if 'destination=/container.cmdline' in value]
+                seen['create'] = argv + [parse_mount(mount[0])[1][len('source='):]]
+            return done(0)
+        mocker.patch('subprocess.run', side_effect=create)
+
+    def test_success_keeps_the_target_dir(self, request_of, podman, mocker, caplog):
+        request = request_of({'--config': None})
+        os.makedirs(request.target_dir)
+        keep = os.path.join(request.target_dir, 'keep.txt')
+        with open(keep, 'w') as handle:
+            handle.write('mine')
+        with open(os.path.join(request.target_dir, 'result.code'), 'w') as handle:
+            handle.write('0\n')
+        seen = {}
+        self.agent(mocker, 0, seen)
+        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
+        ContainerBoxBuild(request, BOX, ARCH, podman, debug_shell=False).run()
+        assert open(keep).read() == 'mine'
+        assert seen['job'][1:3] == ['start', '--attach']
+        assert seen['cmdline'] == 'kiwi-no-halt kiwi="system build"\n'
+        assert 'with podman' in caplog.text and 'image.tar.xz' in caplog.text
+        podman.ensure_image.assert_called_once_with(IMAGE, True)
+        podman.run.assert_called_once_with(remove_argv([], seen['create'][3]))
+
+    def test_failure(self, request_of, podman, mocker):
+        seen = {}
+        self.agent(mocker, 1, seen)
+        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
+        with pytest.raises(KiwiBoxBuildFailedError, match='failed with exit code 1'):
+            ContainerBoxBuild(request_of(), BOX, ARCH, podman, debug_shell=False).run()
+
+    def test_config_carried(self, request_of, podman, mocker, tmp_path):
+        config = tmp_path / 'kiwi.yml'
+        config.write_text('xz: []\n')
+        seen = {}
+        self.agent(mocker, 0, seen)
+        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
+        request = request_of({'--config': str(config)})
+        ContainerBoxBuild(request, BOX, ARCH, podman, debug_shell=False).run()
+        assert '--config=/bundle/.boxbuild.kiwi.yml system build' in seen['cmdline']
+        assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.kiwi.yml'))
+
+    def test_debug_shell(self, request_of, podman, mocker):
+        seen = {}
+        self.agent(mocker, 0, seen)
+        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
+        build = ContainerBoxBuild(request_of(), BOX, ARCH, podman, debug_shell=True)
+        build.run()
+        name = seen['create'][3]
+        assert seen['create'][-3:-1] == list(KEEPER_COMMAND)
+        assert seen['job'][1] == 'exec'
+        runs = [call[0][0] for call in podman.run.call_args_list]
+        assert runs == [['start', name], remove_argv([], name)]
+        shell = [call[0][0] for call in subprocess.run.call_args_list][-1]
+        assert shell[:4] == PODMAN + ['exec', '--interactive', '--tty']
+        assert shell[-3:] == [name, '/bin/bash', '--login']
