@@ -4,7 +4,7 @@ VENV ?= .venv
 TOX = $(VENV)/bin/tox
 KIWI_NG = $(VENV)/bin/kiwi-ng
 
-.PHONY: test unit lint mypy integration demo doc venv clean sdist wheel rpm deb release-check
+.PHONY: test unit lint mypy integration demo doc venv clean box sdist wheel rpm deb release-check
 
 venv: $(TOX)
 
@@ -33,6 +33,11 @@ integration: $(TOX)
 
 demo: $(TOX)
 	$(KIWI_NG) system boxbuild --list-boxes
+
+# the Debian box, from the host's apt mirror (root); cached by a hash of
+# the recipe, so an unchanged recipe costs seconds
+box: $(TOX)
+	$(VENV)/bin/python boxes/debian/build-box
 
 doc: $(TOX)
 	$(TOX) -e doc

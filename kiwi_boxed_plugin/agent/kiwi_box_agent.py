@@ -12,6 +12,7 @@ exit status to /bundle/result.code and powers the box off.
 This file runs inside the box with nothing but Python's standard library.
 Every external program is called with an argument list, never a shell.
 """
+import collections
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 AGENT = 'kiwi-box-agent'
 
@@ -63,6 +64,8 @@ NINEP_OPTIONS = 'trans=virtio,version=9p2000.L,msize=512000'
 NETWORK_WAIT_SECONDS = 60
 SSHFS_ATTEMPTS = 10
 SSHFS_RETRY_SECONDS = 3
+# lines of kiwi's output kept for result.log when kiwi logs nothing
+KIWI_TAIL_LINES = 40
 
 RESERVED_PATHS = (
     '/', DESCRIPTION_DIR, BUNDLE_DIR, RESULT_DIR, '/proc', '/sys', '/dev',
@@ -213,8 +216,10 @@ def check_kiwi_args(kiwi_args: Sequence[str]) -> None:
     """
     if not kiwi_args:
         raise AgentError('the kiwi="..." job on the command line is empty')
-    words = [arg for arg in kiwi_args if not arg.startswith('-')]
-    if words[:2] != ['system', 'build']:
+    # global options before the command may take values ('--type tbz'),
+    # so the command is found as the adjacent words, not by position
+    pairs = zip(kiwi_args, kiwi_args[1:])
+    if ('system', 'build') not in pairs:
         raise AgentError(
             f"the kiwi job must be 'system build', got: {' '.join(kiwi_args)}"
         )
@@ -334,19 +339,41 @@ class Console:
     """
     Where the agent reports: the box console always, and result.log in
     the bundle once the bundle is mounted
+
+    :param stream: the console, binary; standard output if not given
     """
-    def __init__(self) -> None:
+    def __init__(self, stream: Optional[BinaryIO] = None) -> None:
+        self.stream = stream or sys.stdout.buffer
         self.log_path = ''
+
+    def echo(self, data: bytes) -> None:
+        """
+        Show on the console only
+        """
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except OSError:
+            # a console that went away must not end the job
+            pass
 
     def say(self, message: str) -> None:
         line = f'{AGENT}: {message}'
-        print(line, flush=True)
-        if self.log_path:
-            try:
-                with open(self.log_path, 'a') as log:
-                    log.write(line + '\n')
-            except OSError as issue:
-                print(f'{AGENT}: cannot write {self.log_path}: {issue}', flush=True)
+        self.echo(line.encode() + b'\n')
+        self.write_log(line + '\n')
+
+    def write_log(self, text: str) -> None:
+        """
+        Append to result.log only; nothing happens before the bundle
+        is mounted
+        """
+        if not self.log_path:
+            return
+        try:
+            with open(self.log_path, 'a') as log:
+                log.write(text)
+        except OSError as issue:
+            self.echo(f'{AGENT}: cannot write {self.log_path}: {issue}\n'.encode())
 
 
 class Agent:
@@ -527,14 +554,39 @@ class Agent:
         # /result is the box's own: a box disk kept with --no-snapshot
         # must not make kiwi refuse an existing image root
         shutil.rmtree(RESULT_DIR, ignore_errors=True)
-        # kiwi's output is inherited: it goes to the console as it runs
-        code = self.run(kiwi_build_argv(self.job), env=environment).returncode
+        code = self.run_kiwi(kiwi_build_argv(self.job), environment)
         if code != 0:
             self.console.say(f'kiwi system build failed with exit code {code}')
             return code
-        code = self.run(kiwi_bundle_argv(), env=environment).returncode
+        code = self.run_kiwi(kiwi_bundle_argv(), environment)
         if code != 0:
             self.console.say(f'kiwi result bundle failed with exit code {code}')
+        return code
+
+    def run_kiwi(self, argv: List[str], environment: Dict[str, str]) -> int:
+        """
+        Run kiwi, echoing its output to the console as it comes
+
+        kiwi refuses bad arguments before it opens its log file; then
+        the last lines of its output go to result.log, so the reason is
+        on the host either way.
+        """
+        logged_before = file_size(RESULT_LOG)
+        tail: Deque[bytes] = collections.deque(maxlen=KIWI_TAIL_LINES)
+        try:
+            kiwi = subprocess.Popen(
+                argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+        except OSError as issue:
+            raise AgentError(f'cannot run {argv[0]}: {issue.strerror}')
+        assert kiwi.stdout
+        for line in kiwi.stdout:
+            self.console.echo(line)
+            tail.append(line)
+        code = kiwi.wait()
+        if code != 0 and file_size(RESULT_LOG) == logged_before:
+            self.console.say('kiwi-ng stopped before logging; its last output:')
+            self.console.write_log(b''.join(tail).decode('utf-8', 'replace'))
         return code
 
     def finish(self, code: int) -> None:
@@ -545,13 +597,20 @@ class Agent:
             try:
                 write_text(RESULT_CODE, f'{code}\n')
             except OSError as issue:
-                print(f'{AGENT}: cannot write {RESULT_CODE}: {issue}', flush=True)
-        print(f'{AGENT}: job finished with exit code {code}', flush=True)
+                self.console.echo(f'{AGENT}: cannot write {RESULT_CODE}: {issue}\n'.encode())
+        self.console.echo(f'{AGENT}: job finished with exit code {code}\n'.encode())
         if self.job.no_halt:
             return
         os.sync()
         for target in reversed(self.mounted):
             self.run(['umount', target], check=False)
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
 
 
 def write_text(path: str, text: str) -> None:
@@ -576,19 +635,35 @@ def power_off() -> None:
     subprocess.run(['systemctl', '--no-block', 'poweroff'], check=False)
 
 
+def open_console(in_container: bool) -> Optional[BinaryIO]:
+    """
+    The host's view of the box: a VM's console; None for a container,
+    whose host reads the agent's own output
+
+    :return: the console, None to use standard output
+    """
+    if in_container:
+        return None
+    try:
+        return open('/dev/console', 'wb', buffering=0)
+    except OSError:
+        return None
+
+
 def main() -> int:
-    console = Console()
     text, in_container = read_cmdline()
+    console = Console(open_console(in_container))
     if 'kiwi=' not in text:
         # a box booted by hand, for a look inside: stay out of the way
         console.say('no kiwi job on the command line, nothing to do')
         return 0
-    halt = 'kiwi-no-halt' not in text.split()
+    # a container ends with its command; only a VM powers off
+    halt = 'kiwi-no-halt' not in text.split() and not in_container
     try:
         job = parse_cmdline(text)
     except AgentError as issue:
         console.say(f'error: {issue}')
-        print(f'{AGENT}: job finished with exit code 2', flush=True)
+        console.echo(f'{AGENT}: job finished with exit code 2\n'.encode())
         if halt:
             power_off()
         return 2
@@ -598,6 +673,10 @@ def main() -> int:
     except AgentError as issue:
         # before /bundle is mounted the console is the only channel
         console.say(f'error: {issue}')
+        code = 1
+    except Exception as issue:
+        # a defect of the agent must still end the job visibly
+        console.say(f'error: the agent failed: {issue!r}')
         code = 1
     agent.finish(code)
     if halt:

@@ -1,0 +1,103 @@
+"""
+Fixtures of the box tests: the Debian box (built, or reused when its
+recipe is unchanged), a private podman store and box catalog, and boots
+of the box under qemu.
+"""
+import os
+import runpy
+import shutil
+import subprocess
+import tarfile
+from typing import Sequence
+
+import pytest
+
+from box_harness import (
+    BOOT_TIMEOUT, BOX_OUTPUT, BUILDER, TEST_ROOT, BootResult, BuiltBox, qemu_box,
+    run_builder,
+)
+
+
+@pytest.fixture(scope='session')
+def storage_conf() -> str:
+    """
+    A podman store of the tests' own, never the user's
+    """
+    root = os.path.join(TEST_ROOT, 'containers')
+    os.makedirs(root, exist_ok=True)
+    conf = os.path.join(root, 'storage.conf')
+    with open(conf, 'w') as handle:
+        handle.write(
+            '[storage]\ndriver = "overlay"\n'
+            f'graphroot = "{root}/graphroot"\nrunroot = "{root}/runroot"\n'
+        )
+    return conf
+
+
+@pytest.fixture(scope='session')
+def box_environment(storage_conf) -> dict:
+    catalog = os.path.join(TEST_ROOT, 'kiwi_boxed_plugin.yml')
+    return dict(
+        os.environ, KIWI_BOXED_PLUGIN_CFG=catalog, CONTAINERS_STORAGE_CONF=storage_conf,
+        TMPDIR=os.path.join(TEST_ROOT, 'tmp')
+    )
+
+
+@pytest.fixture(scope='session')
+def box(box_environment, storage_conf) -> BuiltBox:
+    """
+    The box, built now if its recipe changed since the last build
+    """
+    log = run_builder(box_environment)
+    return BuiltBox(
+        output=BOX_OUTPUT, catalog=box_environment['KIWI_BOXED_PLUGIN_CFG'],
+        storage_conf=storage_conf, build_log=log
+    )
+
+
+@pytest.fixture(scope='session')
+def boot_files(box) -> dict:
+    """
+    The box's kernel and initrd, extracted once per session
+    """
+    target = os.path.join(TEST_ROOT, 'boot')
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(target)
+    found = {}
+    with tarfile.open(box.path('Debian-Box.x86_64-Kernel.tar.xz')) as tarball:
+        for member in tarball.getmembers():
+            kind = member.name.rsplit('.', 1)[-1]
+            tarball.extract(member, target, filter='data')
+            found[kind] = os.path.join(target, member.name)
+    return found
+
+
+@pytest.fixture(scope='session')
+def mirror() -> str:
+    """
+    The host's Debian mirror, found as the builder finds it
+    """
+    builder = runpy.run_path(BUILDER, run_name='build_box')
+    return builder['host_mirror'](builder['load_recipe']())
+
+
+@pytest.fixture
+def boot_box(box, boot_files, tmp_path):
+    """
+    Boot the box with a job and shares; return qemu's exit status and
+    the console output once the box powered off
+    """
+    def boot(kernel_args: str, shares: Sequence[tuple]) -> BootResult:
+        console = str(tmp_path / 'console.log')
+        with qemu_box(box, boot_files, kernel_args, shares, console) as vm:
+            try:
+                returncode = vm.wait(timeout=BOOT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                returncode = -1
+        with open(console, errors='replace') as handle:
+            text = handle.read()
+        with open(console + '.qemu', errors='replace') as handle:
+            qemu_output = handle.read()
+        assert returncode == 0, f'qemu: {returncode} {qemu_output}\nconsole:\n{text}'
+        return BootResult(returncode, text)
+    return boot
