@@ -1,8 +1,50 @@
 """kiwi-ng system stash: from the parsed command line to the stash."""
+import logging
 from typing import Any, Dict
 
-from kiwi_stackbuild_plugin.exceptions import KiwiStashError
+from kiwi_stackbuild_plugin.images import ContainerImages
+from kiwi_stackbuild_plugin.listing import format_table, stash_rows
+from kiwi_stackbuild_plugin.options import require_root, tls_verify
+from kiwi_stackbuild_plugin.reference import StashReference, validate_registry
+from kiwi_stackbuild_plugin.stash import Stash
+
+log = logging.getLogger('kiwi')
 
 
 def run_stash(command_args: Dict[str, Any], global_args: Dict[str, Any]) -> None:
-    raise KiwiStashError('stash is not implemented yet')
+    """
+    Store a root tree as a stash, or list the stashes
+
+    :param dict command_args: docopt's view of the stash usage
+    :param dict global_args: kiwi's global options; --temp-dir takes
+        the work files
+    """
+    temp_dir = global_args.get('--temp-dir')
+    images = ContainerImages(
+        command_args.get('--registry-auth-file'), tls_verify(command_args), temp_dir
+    )
+    if command_args.get('--list'):
+        rows = stash_rows(images.stashes())
+        print(format_table(rows) if rows else 'No stashes: create one with '
+              "'kiwi-ng system stash --root DIR'")
+        return
+    registry = command_args.get('--push')
+    if registry:
+        validate_registry(registry)
+    require_root('system stash')
+    result = Stash(images, temp_dir).store(
+        command_args['--root'], command_args.get('--container-name'),
+        command_args.get('--tag')
+    )
+    if result.first:
+        log.info(f'Stashed as {result.reference} (image {result.image[:12]})')
+    elif result.image:
+        log.info(
+            f'Stashed as {result.reference} (image {result.image[:12]}): one layer with '
+            f'{result.changed} changed and {result.deleted} deleted paths'
+        )
+    else:
+        log.info(f'Nothing changed: {result.reference} names the previous stash')
+    if registry:
+        reference = StashReference.parse(result.reference)
+        images.push(result.reference, reference.remote(registry))

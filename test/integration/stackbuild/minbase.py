@@ -83,22 +83,27 @@ def debian_mirror(suite: Optional[str] = None) -> str:
     raise RuntimeError(f'no apt source for {suite} main in /etc/apt')
 
 
-def minbase_root() -> str:
+def minbase_root(merged_usr: bool = True) -> str:
     """
     Path of the cached minbase root, built on first use
 
     Built into a temporary directory and renamed into place, so an
     interrupted build never looks like a valid cache.
+
+    :param bool merged_usr: /bin, /lib, /sbin as symlinks into /usr
+        (Debian's default) or as directories of their own
     """
     suite = host_suite()
     recipe = {
         'suite': suite, 'variant': VARIANT, 'mirror': debian_mirror(suite),
+        'merged_usr': merged_usr,
         'debootstrap': subprocess.run(
             ['debootstrap', '--version'], capture_output=True, text=True, check=True
         ).stdout.strip()
     }
-    root = os.path.join(CACHE_DIR, 'minbase')
-    stamp = os.path.join(CACHE_DIR, 'minbase.json')
+    name = 'minbase' if merged_usr else 'minbase-split-usr'
+    root = os.path.join(CACHE_DIR, name)
+    stamp = os.path.join(CACHE_DIR, name + '.json')
     if os.path.isdir(root) and os.path.exists(stamp):
         with open(stamp) as handle:
             if json.load(handle) == recipe:
@@ -109,8 +114,10 @@ def minbase_root() -> str:
             shutil.rmtree(stale)
     if os.path.exists(stamp):
         os.unlink(stamp)
+    layout = [] if merged_usr else ['--no-merged-usr']
     subprocess.run(
-        ['debootstrap', f'--variant={VARIANT}', suite, root + '.new', recipe['mirror']],
+        ['debootstrap', f'--variant={VARIANT}'] + layout
+        + [suite, root + '.new', recipe['mirror']],
         check=True, stdout=subprocess.DEVNULL
     )
     os.rename(root + '.new', root)

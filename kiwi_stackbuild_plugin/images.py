@@ -1,0 +1,229 @@
+"""
+The container storage: the only place that talks to podman and skopeo.
+
+Every image is addressed by a fully qualified reference or by its id,
+so podman's short-name resolution never picks an image for us.
+"""
+import json
+import logging
+import os
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Type
+
+from kiwi.command import Command
+from kiwi.exceptions import KiwiError
+
+from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
+from kiwi_stackbuild_plugin.exceptions import (
+    KiwiContainerToolError, KiwiRegistryError
+)
+from kiwi_stackbuild_plugin.layer import LayerTar
+from kiwi_stackbuild_plugin import oci_image
+
+log = logging.getLogger('kiwi')
+
+Json = Dict[str, Any]
+
+
+def last_line(text: str) -> str:
+    """
+    The last non-empty line of a tool's error output, which is where
+    podman and skopeo say what went wrong
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else 'no error message'
+
+
+def registry_options(auth_file: Optional[str], tls_verify: Optional[bool]) -> List[str]:
+    """
+    podman's options for registry access; None keeps podman's defaults
+    """
+    options = []
+    if auth_file:
+        options.append(f'--authfile={auth_file}')
+    if tls_verify is not None:
+        options.append(f'--tls-verify={str(tls_verify).lower()}')
+    return options
+
+
+class ContainerImages:
+    """
+    The local container storage, as podman is configured to use it
+
+    :param str auth_file: podman auth file for registries
+    :param bool tls_verify: verify registry certificates; None: podman's
+        default, which registries.conf may relax per registry
+    :param str temp_dir: where podman and skopeo stage big files (whole
+        layers); None leaves it to them (/var/tmp)
+    """
+    def __init__(
+        self, auth_file: Optional[str] = None, tls_verify: Optional[bool] = None,
+        temp_dir: Optional[str] = None
+    ) -> None:
+        if auth_file and not os.path.isfile(auth_file):
+            raise KiwiRegistryError(
+                f"registry auth file '{auth_file}' does not exist: "
+                "create it with 'podman login --authfile FILE REGISTRY'"
+            )
+        self.registry_options = registry_options(auth_file, tls_verify)
+        # only the container tools get it: in the environment of kiwi,
+        # a TMPDIR of the host would break commands run in the chroot
+        self.environment = dict(os.environ, TMPDIR=temp_dir) if temp_dir else None
+
+    def _run(
+        self, argv: List[str], what: str,
+        error: Type[KiwiError] = KiwiContainerToolError
+    ) -> str:
+        result = Command.run(argv, custom_env=self.environment, raise_on_error=False)
+        if result.returncode != 0:
+            raise error(f'{what}: {last_line(result.error or result.output)}')
+        return result.output
+
+    def exists(self, reference: str) -> bool:
+        """
+        Whether the storage holds the image
+        """
+        return Command.run(
+            ['podman', 'image', 'exists', reference], custom_env=self.environment,
+            raise_on_error=False
+        ).returncode == 0
+
+    def inspect(self, reference: str) -> Json:
+        """
+        podman's description of an image
+        """
+        return json.loads(self._run(
+            ['podman', 'image', 'inspect', reference], f'cannot inspect {reference}'
+        ))[0]
+
+    def stashes(self) -> List[Json]:
+        """
+        The images that are stashes, as 'podman images' describes them
+        """
+        output = self._run(
+            [
+                'podman', 'images', '--format', 'json',
+                '--filter', f'label={StackbuildDefaults.label_name}'
+            ], 'cannot list the container images'
+        )
+        return json.loads(output or '[]')
+
+    def commit(
+        self, layer: LayerTar, base: Optional[str], labels: Dict[str, str],
+        architecture: str, created: str, reference: str, work_dir: str
+    ) -> str:
+        """
+        Store the image base + layer under reference
+
+        The image goes through an OCI layout that holds only the new
+        layer: the lower layers are already in the storage, and skopeo
+        reuses a layer it finds there instead of reading it. This
+        keeps a layer's bytes exactly as tar wrote them, ACLs included,
+        where committing a container would rewrite and lose them.
+
+        :param str base: id of the lower image, None for a first layer
+        :param str work_dir: empty directory for the OCI layout
+        :return: the id of the new image
+        """
+        base_manifest = base_config = None
+        if base:
+            source = f'containers-storage:{base}'
+            base_manifest = json.loads(self._run(
+                ['skopeo', 'inspect', '--raw', source], f'cannot read {base}'
+            ))
+            base_config = json.loads(self._run(
+                ['skopeo', 'inspect', '--config', '--raw', source], f'cannot read {base}'
+            ))
+        config = oci_image.stacked_config(
+            base_config, layer.digest, labels, architecture, created
+        )
+        config_data, config_digest = oci_image.blob(config)
+        manifest = oci_image.stacked_manifest(
+            base_manifest, config_digest, len(config_data), layer.digest, layer.size
+        )
+        manifest_data, manifest_digest = oci_image.blob(manifest)
+        blobs = os.path.join(work_dir, 'blobs', 'sha256')
+        os.makedirs(blobs)
+        for data, digest in ((config_data, config_digest), (manifest_data, manifest_digest)):
+            with open(os.path.join(blobs, digest.split(':')[1]), 'wb') as handle:
+                handle.write(data)
+        os.link(layer.path, os.path.join(blobs, layer.digest.split(':')[1]))
+        with open(os.path.join(work_dir, 'oci-layout'), 'w') as handle:
+            json.dump({'imageLayoutVersion': '1.0.0'}, handle)
+        with open(os.path.join(work_dir, 'index.json'), 'w') as handle:
+            json.dump({'schemaVersion': 2, 'manifests': [{
+                'mediaType': oci_image.MANIFEST_TYPE, 'digest': manifest_digest,
+                'size': len(manifest_data),
+                'annotations': {'org.opencontainers.image.ref.name': 'stash'},
+            }]}, handle)
+        self._run(
+            [
+                'skopeo', 'copy', '--quiet', f'oci:{work_dir}:stash',
+                f'containers-storage:{reference}'
+            ], f'cannot store the stash {reference}'
+        )
+        return config_digest.split(':')[1]
+
+    def tag(self, image: str, reference: str) -> None:
+        self._run(['podman', 'tag', image, reference], f'cannot tag {reference}')
+
+    def remove(self, reference: str) -> None:
+        self._run(['podman', 'rmi', reference], f'cannot remove {reference}')
+
+    @contextmanager
+    def mounted(self, image: str) -> Iterator[str]:
+        """
+        The image's merged tree, read-only, for the time of the context
+
+        :param str image: id or fully qualified reference
+        """
+        mount = self._run(
+            ['podman', 'image', 'mount', image], f'cannot mount {image}'
+        ).strip()
+        try:
+            yield mount
+        finally:
+            self._run(['podman', 'image', 'unmount', image], f'cannot unmount {image}')
+
+    def layer_dirs(self, image: str) -> Optional[List[str]]:
+        """
+        The overlay layer directories of an image, lowest first
+
+        :return: the directories, None if the storage driver is not
+            overlay and keeps no per-layer trees
+        """
+        driver = self.inspect(image).get('GraphDriver') or {}
+        if driver.get('Name') != 'overlay':
+            return None
+        data = driver.get('Data') or {}
+        lowers = [path for path in (data.get('LowerDir') or '').split(':') if path]
+        return list(reversed([data['UpperDir']] + lowers))
+
+    def pull(self, remote: str) -> str:
+        """
+        Pull an image and return its id
+
+        The id, not a name, is what the caller uses afterwards: a name
+        could resolve to a stale image of the same short name.
+
+        :param str remote: fully qualified reference in a registry
+        """
+        log.info(f'Pulling {remote}')
+        output = self._run(
+            ['podman', 'pull', '--quiet'] + self.registry_options + [f'docker://{remote}'],
+            f'cannot pull {remote}', KiwiRegistryError
+        )
+        return output.strip().splitlines()[-1]
+
+    def push(self, reference: str, remote: str) -> None:
+        """
+        Push a local image to a registry
+
+        :param str remote: fully qualified reference in a registry
+        """
+        log.info(f'Pushing {reference} to {remote}')
+        self._run(
+            ['podman', 'push', '--quiet'] + self.registry_options
+            + [reference, f'docker://{remote}'],
+            f'cannot push {reference} to {remote}', KiwiRegistryError
+        )

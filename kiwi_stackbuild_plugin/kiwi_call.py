@@ -1,0 +1,129 @@
+"""The kiwi run on a stacked root: rebuild it, or build a description on top."""
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from typing import Any, Dict, List, Sequence
+
+from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
+
+from kiwi_stackbuild_plugin.exceptions import KiwiStackKiwiError, KiwiStackPathError
+
+log = logging.getLogger('kiwi')
+
+# kiwi's global options that mean the same for the nested kiwi run,
+# mapped to whether they take a value. Log options stay with the outer
+# run: two writers on one log file would garble it.
+FORWARDED_GLOBALS = {
+    '--profile': True,
+    '--setenv': True,
+    '--shared-cache-dir': True,
+    '--temp-dir': True,
+    '--target-arch': True,
+    '--type': True,
+    '--debug': False,
+    '--debug-run-scripts-in-screen': False,
+    '--color-output': False,
+    '--config': True,
+    '--kiwi-file': True,
+}
+
+
+# kiwi joins some paths into bash command lines unquoted (the tbz
+# builder does so with the target directory): a space breaks the build
+# and '$(...)' would run. Only characters a shell takes literally pass.
+_SHELL_LITERAL = re.compile(r'[A-Za-z0-9_@%+=:,./-]+')
+
+
+def check_shell_literal(path: str, option: str) -> None:
+    """
+    :raises KiwiStackPathError: if kiwi could not use path safely
+    """
+    if not _SHELL_LITERAL.fullmatch(path):
+        raise KiwiStackPathError(
+            f"{option} '{path}' holds characters kiwi cannot handle (spaces, quotes, "
+            "$ and the like): use a path of letters, digits and . _ - / only"
+        )
+
+
+def global_options(global_args: Dict[str, Any]) -> List[str]:
+    """
+    The global options of this kiwi run to hand to the nested one
+
+    :param dict global_args: kiwi's parsed global options
+    """
+    options: List[str] = []
+    for name, takes_value in FORWARDED_GLOBALS.items():
+        value = global_args.get(name)
+        if not value:
+            continue
+        if not takes_value:
+            options.append(name)
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            options.append(f'{name}={item}')
+    return options
+
+
+def kiwi_executable() -> List[str]:
+    """
+    The kiwi-ng of the installation that runs this plugin
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), 'kiwi-ng')
+    if os.access(beside, os.X_OK):
+        return [beside]
+    found = shutil.which('kiwi-ng')
+    if found:
+        return [found]
+    return [sys.executable, '-c', 'from kiwi.kiwi import main; main()']
+
+
+class KiwiCall:
+    """
+    A validated kiwi command line for the stacked root
+
+    :param str target_dir: where the image goes
+    :param list passthrough: arguments the user gave after '--'
+    :param dict global_args: kiwi's parsed global options
+    :param str description: build this description on top, or None to
+        rebuild the image from the description stored in the root
+    """
+    def __init__(
+        self, target_dir: str, passthrough: Sequence[str],
+        global_args: Dict[str, Any], description: str = ''
+    ) -> None:
+        self.target_dir = os.path.abspath(target_dir)
+        self.root = os.path.join(self.target_dir, 'build', 'image-root')
+        self.description = os.path.abspath(description) if description else ''
+        check_shell_literal(self.target_dir, '--target-dir')
+        if self.description:
+            check_shell_literal(self.description, '--description')
+        if self.description:
+            self.command = 'system build'
+            supplied = [
+                '--description', self.description,
+                '--target-dir', self.target_dir, '--allow-existing-root'
+            ]
+        else:
+            self.command = 'system create'
+            supplied = ['--root', self.root, '--target-dir', self.target_dir]
+        # raises before anything is pulled or stacked
+        KiwiCommandArgs(self.command).parse(passthrough, supplied=supplied)
+        self.argv = kiwi_executable() + global_options(global_args) \
+            + self.command.split() + list(passthrough) + supplied
+
+    def run(self) -> None:
+        """
+        Run kiwi with its output on this terminal
+
+        :raises KiwiStackKiwiError: if kiwi fails
+        """
+        log.info(f'Running kiwi-ng {self.command} on {self.root}')
+        code = subprocess.run(self.argv).returncode
+        if code != 0:
+            raise KiwiStackKiwiError(
+                f"'kiwi-ng {self.command}' failed with exit code {code} (its output is "
+                f"above); the stacked root stays in {self.root}"
+            )
