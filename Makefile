@@ -31,8 +31,17 @@ mypy: $(TOX)
 integration: $(TOX)
 	$(TOX) -e integration
 
-demo: $(TOX)
+# the main job, offline: build the Debian box (cached) and in it the tiny
+# Debian description of test/data as a tbz image. The result and the
+# build log land in $(DEMO_DIR)/image.
+DEMO_DIR ?= /var/tmp/kiwi-plugins-demo
+
+demo: box
+	rm -rf $(DEMO_DIR)/description
+	$(VENV)/bin/python boxes/debian/render-description test/data/tiny-debian $(DEMO_DIR)/description
 	$(KIWI_NG) system boxbuild --list-boxes
+	$(KIWI_NG) --type tbz system boxbuild --box debian -- \
+		--description $(DEMO_DIR)/description --target-dir $(DEMO_DIR)/image
 
 # the Debian box, from the host's apt mirror (root); cached by a hash of
 # the recipe, so an unchanged recipe costs seconds
