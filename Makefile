@@ -17,10 +17,10 @@ $(TOX):
 # integration suite with the real tools (needs root and the packages
 # .ci/run installs)
 test: $(TOX)
-	$(TOX) -e unit_kiwi10,unit_kiwi9,lint,mypy,integration
+	$(TOX) -e unit-kiwi10,unit-kiwi9,lint,mypy,integration
 
 unit: $(TOX)
-	$(TOX) -e unit_kiwi10,unit_kiwi9
+	$(TOX) -e unit-kiwi10,unit-kiwi9
 
 lint: $(TOX)
 	$(TOX) -e lint
