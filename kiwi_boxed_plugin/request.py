@@ -29,11 +29,10 @@ FORWARDED_GLOBAL_VALUES = ('--type', '--target-arch', '--loglevel', '--kiwi-file
 FORWARDED_GLOBAL_LISTS = ('--profile', '--setenv')
 
 # Global kiwi options that name things of the host process: the box
-# has its own log file, temp dir and cache.
-HOST_ONLY_GLOBALS = (
-    '--logfile', '--logsocket', '--temp-dir', '--shared-cache-dir',
-    '--debug-run-scripts-in-screen'
-)
+# has its own log file and no screen. (--temp-dir and
+# --shared-cache-dir apply to the host too, but kiwi fills in their
+# defaults, so a given value cannot be told from an absent one.)
+HOST_ONLY_GLOBALS = ('--logfile', '--logsocket', '--debug-run-scripts-in-screen')
 
 # A box below this cannot run kiwi; qemu would still start it.
 MINIMUM_BOX_MEMORY_MB = 512
@@ -240,22 +239,23 @@ def parse_cpus(value: Optional[str]) -> int:
 
 
 def parse_console(value: Optional[str]) -> str:
-    if value is None:
-        return ''
-    if not re.fullmatch(r'\w+', value):
-        raise KiwiBoxRequestError(
-            f"--box-console '{value}' is not a tty name: use e.g. hvc0 or ttyS0"
-        )
-    return value
+    return checked_text('--box-console', value, r'\w+', 'a tty name', 'hvc0 or ttyS0')
 
 
 def parse_kiwi_version(value: Optional[str]) -> str:
+    return checked_text('--kiwi-version', value, r'[0-9][\w.+!-]*', 'a version', '10.2.3')
+
+
+def checked_text(option: str, value: Optional[str], pattern: str, kind: str, example: str) -> str:
+    """
+    A text option that must match pattern, '' when not given
+
+    :raises KiwiBoxRequestError: naming the option and an example
+    """
     if value is None:
         return ''
-    if not re.fullmatch(r'[0-9][\w.+!-]*', value):
-        raise KiwiBoxRequestError(
-            f"--kiwi-version '{value}' is not a version: use e.g. 10.2.3"
-        )
+    if not re.fullmatch(pattern, value):
+        raise KiwiBoxRequestError(f"{option} '{value}' is not {kind}: use e.g. {example}")
     return value
 
 

@@ -48,7 +48,7 @@ options:
         at most the host's cpus
     --box-debug
         keep the box running after the build, with an interactive
-        console
+        console on this terminal; Ctrl-a x ends the box
     --container
         run the box's container image under podman instead of a
         virtual machine; the VM options have no effect then
@@ -65,19 +65,25 @@ options:
         write changes into the cached box disk instead of a
         throw-away overlay
     --no-accel
-        use software emulation even if KVM is usable
+        use software emulation even if KVM is usable. Without it KVM
+        is used when /dev/kvm is accessible and runs a probe guest at
+        full speed; a box that stays silent under KVM is started
+        again under software emulation
     --9p-sharing
         share directories with the box through 9p (the default)
     --virtiofs-sharing
         share directories with the box through virtiofs
     --sshfs-sharing
-        let the box mount the directories over ssh from this host
+        let the box mount the directories over ssh from this host:
+        an sshd of yours on 127.0.0.1 for this run only, with a key
+        pair made for this run
     --ssh-key=<name>
-        with --sshfs-sharing: a key of ~/.ssh to authorize instead
-        of a key pair made for this run only
+        with --sshfs-sharing: also authorize the public key
+        ~/.ssh/<name>.pub for logging into the box as root; the box's
+        ssh port is then forwarded from a free port of 127.0.0.1
     --ssh-port=<port>
-        with --sshfs-sharing: the host port of the forward to the
-        box's ssh server. Default: a free port on 127.0.0.1
+        with --sshfs-sharing: the 127.0.0.1 port of the sshd that
+        serves the shares for this run. Default: a free port
     --x86_64
         use the x86_64 box
     --aarch64

@@ -1,0 +1,133 @@
+"""
+What a box run left in the target dir, and whether it succeeded.
+"""
+import logging
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from kiwi_boxed_plugin.defaults import Defaults
+from kiwi_boxed_plugin.exceptions import KiwiBoxBuildFailedError
+from kiwi_boxed_plugin.helper_process import read_text
+
+log = logging.getLogger('kiwi')
+
+RESULT_CODE = 'result.code'
+RESULT_LOG = 'result.log'
+# Lines of the log shown when a build failed
+FAILURE_TAIL_LINES = 25
+
+
+def clear_stale_result(target_dir: str) -> None:
+    """
+    Remove a result.code of an earlier run: a box that dies before
+    its agent writes one must not inherit the old verdict
+    """
+    try:
+        os.unlink(os.path.join(target_dir, RESULT_CODE))
+    except FileNotFoundError:
+        pass
+
+
+def read_result_code(target_dir: str) -> Optional[str]:
+    """
+    :return: the stripped contents of result.code, None if missing
+    """
+    try:
+        return read_text(os.path.join(target_dir, RESULT_CODE)).strip()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """
+    The judgement of a run: ok, or a one-line reason
+    """
+    ok: bool
+    reason: str
+
+
+def judge(result_code: Optional[str], qemu_exit: int, job_started: bool) -> Verdict:
+    """
+    Success needs all of: result.code present and 0, qemu ended with 0
+    """
+    if result_code is None:
+        where = 'after the build started' if job_started else 'before the build started'
+        return Verdict(False, f'the box ended {where} without writing {RESULT_CODE}')
+    if result_code != '0':
+        shown = result_code if result_code.lstrip('-').isdigit() else repr(result_code)
+        return Verdict(False, f'the build in the box failed with exit code {shown}')
+    if qemu_exit != 0:
+        return Verdict(False, f'qemu ended with exit code {qemu_exit}')
+    return Verdict(True, 'the build in the box succeeded')
+
+
+def failure_log(target_dir: str, console_log: str, started_at: float) -> str:
+    """
+    The log that tells why: result.log when this run wrote it, else
+    the console (an old result.log would tell about another run)
+    """
+    result_log = os.path.join(target_dir, RESULT_LOG)
+    try:
+        if os.stat(result_log).st_mtime >= started_at:
+            return result_log
+    except FileNotFoundError:
+        pass
+    return console_log
+
+
+def tail_lines(path: str, count: int) -> List[str]:
+    try:
+        return read_text(path).rstrip('\n').splitlines()[-count:]
+    except FileNotFoundError:
+        return []
+
+
+def result_files(target_dir: str, started_at: float, own_files: Sequence[str]) -> List[str]:
+    """
+    Files of the target dir that this run created or changed, without
+    the bookkeeping files of the run itself
+    """
+    found = []
+    for entry in sorted(os.scandir(target_dir), key=lambda item: item.name):
+        if entry.name in own_files or not entry.is_file(follow_symlinks=False):
+            continue
+        if entry.stat(follow_symlinks=False).st_mtime >= started_at:
+            found.append(entry.name)
+    return found
+
+
+def finish(
+    target_dir: str, console_log: str, started_at: float, qemu_exit: int,
+    job_started: bool
+) -> Verdict:
+    """
+    Judge the run; on failure show the tail of the telling log
+
+    :raises KiwiBoxBuildFailedError: naming the log to read
+    """
+    verdict = judge(read_result_code(target_dir), qemu_exit, job_started)
+    if verdict.ok:
+        return verdict
+    telling_log = failure_log(target_dir, console_log, started_at)
+    lines = tail_lines(telling_log, FAILURE_TAIL_LINES)
+    if lines:
+        log.error(f'last lines of {telling_log}:')
+        for line in lines:
+            log.error(f'  {line}')
+    raise KiwiBoxBuildFailedError(f'{verdict.reason}: see {telling_log}')
+
+
+def summary_lines(
+    target_dir: str, started_at: float, seconds: float, accelerator: str
+) -> List[str]:
+    own = [RESULT_CODE, RESULT_LOG, Defaults.get_console_log_name(),
+           Defaults.get_box_config_name()]
+    files = result_files(target_dir, started_at, own)
+    minutes, rest = divmod(int(seconds), 60)
+    lines = [f'build in the box done in {minutes}m{rest:02d}s with {accelerator}']
+    lines.append(f'result files in {target_dir}:' if files else f'no new files in {target_dir}')
+    lines += [f'  {name}' for name in files]
+    lines.append(f'build log: {os.path.join(target_dir, RESULT_LOG)}')
+    return lines

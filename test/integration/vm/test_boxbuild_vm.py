@@ -1,0 +1,214 @@
+"""
+Real boxbuilds: the Debian box under software emulation, real shares,
+real kiwi in the box.
+
+Most tests run a quick real job: a description whose boxprofile leaves
+proof in the shared directories and whose config.xml kiwi rejects at
+once. One test runs a whole image build (minutes under TCG).
+"""
+import os
+import re
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from vm_helpers import (
+    HANG_GUARD_SECONDS,
+    PROOF_FILE,
+    REPOSITORY,
+    boxbuild_argv,
+    descendants,
+    alive,
+    interrupt,
+    processes,
+    proof_script,
+    run_boxbuild,
+    wait_for_text,
+    write_quick_description,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.vm]
+
+BACKEND_OPTIONS = {
+    '9p': [], 'virtiofs': ['--virtiofs-sharing'], 'sshfs': ['--sshfs-sharing']
+}
+ODD_NAME = "a b 'q' $(touch X)"
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def assert_rejected_by_kiwi(completed, target):
+    """
+    The quick job ran kiwi in the box, kiwi failed, boxbuild said so
+    """
+    assert completed.returncode == 1, completed.stdout
+    assert 'the build in the box failed with exit code' in completed.stdout
+    assert read(os.path.join(target, 'result.code')).strip() not in ('', '0')
+    assert 'no-such-element-kiwi-rejects' in read(os.path.join(target, 'result.log'))
+    assert os.path.isfile(os.path.join(target, 'boxbuild.console.log'))
+
+
+@pytest.mark.parametrize('backend', ['9p', 'virtiofs', 'sshfs'])
+def test_quick_job(vm, workdir, backend):
+    """
+    Through each backend: odd paths (spaces, quotes, '$(touch X)') for
+    description and target, an extra shared path, a stale result.code
+    0, a file already in the target, memory and cpus, and global kiwi
+    options reaching kiwi in the box
+    """
+    shared = os.path.join(workdir, 'shared')
+    os.makedirs(shared)
+    description = write_quick_description(
+        os.path.join(workdir, f'desc {ODD_NAME}'),
+        proof_script(f'echo written-in-box > {shared}/from-box.txt\n')
+    )
+    target = os.path.join(workdir, f'target {ODD_NAME}')
+    os.makedirs(target)
+    with open(os.path.join(target, 'result.code'), 'w') as stale:
+        stale.write('0\n')
+    with open(os.path.join(target, 'keep.txt'), 'w') as keep:
+        keep.write('mine\n')
+
+    completed = run_boxbuild(vm, boxbuild_argv(
+        BACKEND_OPTIONS[backend] + [
+            '--shared-path', shared, '--box-memory', '3G', '--box-smp-cpus', '1'
+        ],
+        description, target, global_options=['--debug', '--profile', 'quick']
+    ), cwd=workdir)
+
+    assert_rejected_by_kiwi(completed, target)
+    assert 'software emulation (TCG): --no-accel given' in completed.stdout
+    assert read(os.path.join(target, 'keep.txt')) == 'mine\n'
+    assert read(os.path.join(shared, 'from-box.txt')) == 'written-in-box\n'
+    proof = read(os.path.join(target, PROOF_FILE)).splitlines()
+    assert proof[0] == 'read from the description'
+    assert proof[1] == '1'
+    memory_kib = int(proof[2].split()[1])
+    assert 2_500_000 < memory_kib <= 3 * 1024 * 1024
+    assert 'kiwi="--debug --profile=quick system build"' in proof[3]
+    assert f'sharing_backend=_{backend}_' in proof[3]
+    # nothing of the paths was run by a shell, here or in the box
+    for place in (workdir, description, target, REPOSITORY, '/'):
+        assert not os.path.exists(os.path.join(place, 'X'))
+
+
+def test_unprivileged_user(vm, workdir, unprivileged_user, user_kiwi_ng):
+    """
+    A user without any rights: own cache, 9p shares of own dirs
+    """
+    os.chown(workdir, unprivileged_user.pw_uid, unprivileged_user.pw_gid)
+    description = write_quick_description(
+        os.path.join(workdir, 'desc'), proof_script()
+    )
+    target = os.path.join(workdir, 'target')
+    cache = os.path.join(workdir, 'cache')
+    for path in (description, os.path.join(description, 'boxroot'),
+                 os.path.join(description, 'boxroot', 'etc')):
+        os.chown(path, unprivileged_user.pw_uid, unprivileged_user.pw_gid)
+    environment = vm.environment(
+        KIWI_BOXED_CACHE_DIR=cache, HOME=unprivileged_user.pw_dir,
+        USER=unprivileged_user.pw_name, LOGNAME=unprivileged_user.pw_name
+    )
+    completed = run_boxbuild(
+        vm, [user_kiwi_ng] + boxbuild_argv([], description, target)[1:], cwd=workdir,
+        user=unprivileged_user.pw_name, environment=environment
+    )
+    assert_rejected_by_kiwi(completed, target)
+    assert os.stat(os.path.join(target, 'result.code')).st_uid == unprivileged_user.pw_uid
+    assert read(os.path.join(target, PROOF_FILE)).startswith('read from the description')
+
+
+def test_two_at_once(vm, workdir):
+    """
+    Two boxbuilds of the same box at the same time, 9p and sshfs: no
+    collision of ports, sockets, overlays or results
+    """
+    runs = {}
+
+    def build(name, options):
+        description = write_quick_description(
+            os.path.join(workdir, f'desc-{name}'),
+            proof_script(f'echo {name} > /bundle/who.txt\n')
+        )
+        target = os.path.join(workdir, f'target-{name}')
+        runs[name] = (target, run_boxbuild(
+            vm, boxbuild_argv(options, description, target), cwd=workdir
+        ))
+    threads = [
+        threading.Thread(target=build, args=('first', [])),
+        threading.Thread(target=build, args=('second', ['--sshfs-sharing'])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, (target, completed) in runs.items():
+        assert_rejected_by_kiwi(completed, target)
+        assert read(os.path.join(target, 'who.txt')) == f'{name}\n'
+
+
+@pytest.mark.parametrize('backend', ['9p', 'virtiofs', 'sshfs'])
+def test_interrupt_leaves_nothing(vm, workdir, backend):
+    """
+    Ctrl-C while the job runs in the box: exit 130, a clear line, and
+    no qemu, virtiofsd or sshd of the run left
+    """
+    description = write_quick_description(
+        os.path.join(workdir, 'desc'),
+        proof_script('echo box-is-busy > /dev/console\nsleep 600\n')
+    )
+    target = os.path.join(workdir, 'target')
+    process = subprocess.Popen(
+        boxbuild_argv(BACKEND_OPTIONS[backend], description, target),
+        cwd=workdir, env=vm.environment(), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # a terminal's foreground group of its own, to send Ctrl-C to
+        start_new_session=True
+    )
+    try:
+        wait_for_text(
+            os.path.join(target, 'boxbuild.console.log'), 'box-is-busy', process,
+            HANG_GUARD_SECONDS
+        )
+        helpers = descendants(process.pid)
+        names = {os.path.basename(processes().get(pid, ['?'])[0]) for pid in helpers}
+        assert any(name.startswith('qemu-system') for name in names)
+        interrupt(process)
+        output = process.communicate(timeout=HANG_GUARD_SECONDS)[0].decode(errors='replace')
+    finally:
+        if process.poll() is None:
+            process.kill()
+    print(output)
+    assert process.returncode == 130
+    assert 'boxbuild interrupted' in output
+    assert [pid for pid in helpers if alive(pid)] == []
+    leftovers = [
+        argv for argv in processes().values() if any(target in word for word in argv)
+    ]
+    assert leftovers == []
+
+
+@pytest.mark.slow
+def test_full_build_9p(vm, workdir, tiny_description):
+    """
+    The tiny Debian description built in the box, end to end
+    """
+    description = os.path.join(workdir, 'tiny desc $(touch X)')
+    shutil.copytree(tiny_description, description)
+    target = os.path.join(workdir, 'result dir')
+    os.makedirs(target)
+    with open(os.path.join(target, 'result.code'), 'w') as stale:
+        stale.write('1\n')
+    completed = run_boxbuild(vm, boxbuild_argv(['--9p-sharing'], description, target), workdir)
+    assert completed.returncode == 0, completed.stdout
+    assert read(os.path.join(target, 'result.code')).strip() == '0'
+    bundle = [name for name in os.listdir(target) if re.search(r'\.tar\.xz$', name)]
+    assert bundle, os.listdir(target)
+    assert 'build in the box done in' in completed.stdout
+    assert f'  {bundle[0]}' in completed.stdout
+    assert not os.path.exists(os.path.join(workdir, 'X'))

@@ -1,0 +1,166 @@
+from dataclasses import replace
+
+import pytest
+
+from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError
+from kiwi_boxed_plugin.qemu import (
+    QEMU_ARCHES,
+    BoxMachine,
+    check_protocol_args,
+    kernel_cmdline,
+    qemu_argv,
+)
+from kiwi_boxed_plugin.shares import ShareSetup
+
+MACHINE = BoxMachine(
+    arch='x86_64', accel='tcg', machine='', cpu='', memory_mb=4096, cpus=2,
+    kernel='/cache/tmp/kernel.x86_64', initrd='/cache/tmp/initrd.x86_64',
+    disk='/cache/tmp/system-overlay.qcow2', interactive=False
+)
+NINE_P = ShareSetup(qemu_args=('-fsdev', 'local,id=x', '-device', 'y'), kernel_args=())
+
+
+def option(argv, name):
+    """
+    The values of every occurrence of a qemu option
+    """
+    return [argv[index + 1] for index, word in enumerate(argv) if word == name]
+
+
+class TestQemuArgv:
+    def test_x86_64_software(self):
+        argv = qemu_argv('/usr/bin/qemu-system-x86_64', MACHINE, NINE_P, 'root=/dev/vda1')
+        assert argv[0] == '/usr/bin/qemu-system-x86_64'
+        assert option(argv, '-machine') == ['q35']
+        assert option(argv, '-accel') == ['tcg']
+        assert option(argv, '-cpu') == ['max']
+        assert option(argv, '-smp') == ['2']
+        # memory always carries its unit: a bare number would be MiB to qemu
+        assert option(argv, '-m') == ['4096M']
+        assert option(argv, '-kernel') == ['/cache/tmp/kernel.x86_64']
+        assert option(argv, '-initrd') == ['/cache/tmp/initrd.x86_64']
+        assert option(argv, '-append') == ['root=/dev/vda1']
+        assert option(argv, '-drive') == [
+            'file=/cache/tmp/system-overlay.qcow2,if=none,id=system,format=qcow2,discard=unmap'
+        ]
+        assert option(argv, '-device') == [
+            'virtio-blk-pci,drive=system', 'virtio-net-pci,netdev=net',
+            'virtio-serial-pci', 'virtconsole,chardev=console', 'y'
+        ]
+        assert option(argv, '-netdev') == ['user,id=net']
+        assert option(argv, '-chardev') == ['stdio,id=console,signal=off']
+        assert '-no-reboot' in argv and '-nodefaults' in argv
+        assert argv[-4:] == ['-fsdev', 'local,id=x', '-device', 'y']
+
+    def test_kvm_uses_host_cpu(self):
+        argv = qemu_argv('qemu', replace(MACHINE, accel='kvm'), NINE_P, '')
+        assert option(argv, '-accel') == ['kvm']
+        assert option(argv, '-cpu') == ['host']
+
+    def test_user_machine_and_cpu(self):
+        argv = qemu_argv('qemu', replace(MACHINE, machine='pc', cpu='Haswell'), NINE_P, '')
+        assert option(argv, '-machine') == ['pc']
+        assert option(argv, '-cpu') == ['Haswell']
+
+    def test_no_initrd(self):
+        argv = qemu_argv('qemu', replace(MACHINE, initrd=''), NINE_P, '')
+        assert '-initrd' not in argv
+
+    def test_interactive_console(self):
+        argv = qemu_argv('qemu', replace(MACHINE, interactive=True), NINE_P, '')
+        assert option(argv, '-chardev') == ['stdio,id=console,signal=off,mux=on']
+
+    def test_shared_memory_for_vhost_user(self):
+        sharing = ShareSetup(qemu_args=(), kernel_args=(), shared_memory=True)
+        argv = qemu_argv('qemu', MACHINE, sharing, '')
+        assert option(argv, '-machine') == ['q35,memory-backend=box_memory']
+        assert option(argv, '-object') == [
+            'memory-backend-memfd,id=box_memory,size=4096M,share=on'
+        ]
+
+    def test_netdev_options(self):
+        sharing = ShareSetup(
+            qemu_args=(), kernel_args=(),
+            netdev_options=('hostfwd=tcp:127.0.0.1:4444-:22',)
+        )
+        argv = qemu_argv('qemu', MACHINE, sharing, '')
+        assert option(argv, '-netdev') == ['user,id=net,hostfwd=tcp:127.0.0.1:4444-:22']
+
+    def test_disk_path_with_comma_and_shell_text(self):
+        odd = '/cache/a b,c/$(touch X)/disk.qcow2'
+        argv = qemu_argv('qemu', replace(MACHINE, disk=odd), NINE_P, '')
+        assert option(argv, '-drive')[0].startswith(
+            'file=/cache/a b,,c/$(touch X)/disk.qcow2,if=none'
+        )
+
+    @pytest.mark.parametrize('arch,machine,cpu,bus', [
+        ('aarch64', 'virt', 'max', 'pci'),
+        ('s390x', 's390-ccw-virtio', 'max', 'ccw'),
+        ('ppc64le', 'pseries', 'power9', 'pci'),
+        ('ppc64', 'pseries', 'power9', 'pci'),
+    ])
+    def test_other_arches(self, arch, machine, cpu, bus):
+        argv = qemu_argv('qemu', replace(MACHINE, arch=arch), NINE_P, '')
+        assert option(argv, '-machine') == [machine]
+        assert option(argv, '-cpu') == [cpu]
+        assert f'virtio-blk-{bus},drive=system' in option(argv, '-device')
+        assert f'virtio-serial-{bus}' in option(argv, '-device')
+
+    def test_every_arch_has_a_package(self):
+        for arch in QEMU_ARCHES.values():
+            assert arch.package.startswith('qemu-system-')
+
+
+class TestProtocolArgs:
+    def test_carried(self):
+        check_protocol_args(['--debug', 'system', 'build', '--add-package=vim'])
+
+    @pytest.mark.parametrize('argument,problem', [
+        ('--add-package="vim"', "'\"'"),
+        ('--set-repo=a b', 'white space'),
+        ('a\tb', 'white space'),
+        ('', 'empty'),
+    ])
+    def test_refused(self, argument, problem):
+        with pytest.raises(KiwiBoxProtocolError, match=problem):
+            check_protocol_args(['system', 'build', argument])
+
+
+class TestKernelCmdline:
+    def test_whole_line(self):
+        assert kernel_cmdline(
+            'x86_64', ['root=/dev/vda1', 'rw'], 'hvc0',
+            ['sharing_backend=_9p_', 'custom_mount=_/srv/data_'],
+            ['--debug', 'system', 'build', '--add-package=vim'], '10.2.3', True
+        ) == (
+            'root=/dev/vda1 rw console=hvc0 sharing_backend=_9p_ '
+            'custom_mount=_/srv/data_ kiwi_version=_10.2.3_ kiwi-no-halt '
+            'kiwi="--debug system build --add-package=vim"'
+        )
+
+    def test_minimal(self):
+        assert kernel_cmdline(
+            'x86_64', [], 'ttyS0', ['sharing_backend=_9p_'], ['system', 'build'], '', False
+        ) == 'console=ttyS0 sharing_backend=_9p_ kiwi="system build"'
+
+    def test_refuses_quote(self):
+        with pytest.raises(KiwiBoxProtocolError):
+            kernel_cmdline('x86_64', [], 'hvc0', [], ['system', 'build', 'a"b'], '', False)
+
+    def test_length_limit_per_arch(self):
+        package = '--add-package=' + 'p' * 100
+        kiwi_args = ['system', 'build'] + [package] * 25
+        with pytest.raises(KiwiBoxProtocolError, match='the x86_64 kernel takes 2047'):
+            kernel_cmdline('x86_64', [], 'hvc0', [], kiwi_args, '', False)
+        # s390x kernels take twice as much
+        assert kernel_cmdline('s390x', [], 'hvc0', [], kiwi_args, '', False)
+
+    def test_exactly_at_limit(self):
+        base = kernel_cmdline('x86_64', [], 'hvc0', [], ['system', 'build'], '', False)
+        filler = 'x' * (2047 - len(base) - 1)
+        line = kernel_cmdline('x86_64', [], 'hvc0', [], ['system', 'build', filler], '', False)
+        assert len(line) == 2047
+        with pytest.raises(KiwiBoxProtocolError):
+            kernel_cmdline(
+                'x86_64', [], 'hvc0', [], ['system', 'build', filler + 'x'], '', False
+            )
