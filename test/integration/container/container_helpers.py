@@ -9,8 +9,9 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
-# the VM and box tests' modules, shared rather than copied
-for sibling in ('vm', 'box'):
+# the VM and box tests' modules and the suites' shared helpers, shared
+# rather than copied
+for sibling in ('vm', 'box', ''):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', sibling))
 
 from box_harness import description_copy  # noqa: E402
@@ -63,9 +64,9 @@ def containers(box: ContainerEnvironment) -> List[str]:
 
 def boxbuild_argv(
     options: Sequence[str], description: str, target_dir: str,
-    global_options: Sequence[str] = (), box_name: str = 'debian'
+    global_options: Sequence[str] = (), box_name: str = 'debian', kiwi_ng: str = KIWI_NG
 ) -> List[str]:
-    return [KIWI_NG] + list(global_options) + [
+    return [kiwi_ng] + list(global_options) + [
         'system', 'boxbuild', '--box', box_name, '--container'
     ] + list(options) + ['--', '--description', description, '--target-dir', target_dir]
 

@@ -23,6 +23,7 @@ from container_helpers import (
     run_boxbuild,
     wait_for_text,
 )
+from unprivileged import kiwi_ng_for  # noqa: E402  (on the path set by container_helpers)
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +179,7 @@ def test_not_root(box, workdir):
     os.chmod(target, 0o777)
     completed = subprocess.run(
         ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] +
-        boxbuild_argv([], description, target), cwd=workdir,
+        boxbuild_argv([], description, target, kiwi_ng=kiwi_ng_for('nobody')), cwd=workdir,
         env=box.environment(HOME='/nonexistent'), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -15,6 +15,8 @@ from typing import Dict, Iterator
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+# the helpers shared by the integration suites
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import minbase  # noqa: E402
 import stack_helpers  # noqa: E402
 from stack_helpers import kiwi, make_probe, write_description  # noqa: E402

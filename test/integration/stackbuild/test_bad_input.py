@@ -1,10 +1,12 @@
 """Bad input: one clear line, exit status 1, nothing of the user's lost."""
 import os
+import pwd
 import subprocess
 
 import pytest
 
 from conftest import free_port
+from unprivileged import kiwi_ng_for
 from stack_helpers import KIWI, RUNTIME_CONFIG, kiwi, podman_json, write_description
 
 pytestmark = pytest.mark.integration
@@ -14,11 +16,17 @@ def fails(*args: str, user: str = '') -> str:
     """
     Run kiwi-ng, expect exit status 1 without a traceback; return the
     error line
+
+    :param str user: run as this user, with a kiwi-ng the user can run
     """
-    prefix = ['setpriv', f'--reuid={user}', f'--regid={user}', '--clear-groups'] \
-        if user else []
+    prefix = []
+    if user:
+        account = pwd.getpwnam(user)
+        prefix = ['setpriv', f'--reuid={account.pw_uid}', f'--regid={account.pw_gid}',
+                  '--clear-groups']
+    command = [kiwi_ng_for(user)] if user else KIWI
     result = subprocess.run(
-        prefix + KIWI + ['--config', RUNTIME_CONFIG] + list(args),
+        prefix + command + ['--config', RUNTIME_CONFIG] + list(args),
         capture_output=True, text=True, cwd='/'
     )
     output = result.stdout + result.stderr
@@ -112,9 +120,9 @@ def test_kiwi_arguments_are_checked_first(containers, tmp_path):
 def test_not_root(containers, small_root, tmp_path):
     os.chmod(tmp_path, 0o755)
     message = fails('system', 'stackbuild', '--stash', 'whatever',
-                    '--target-dir', str(tmp_path / 'target'), user='65534')
+                    '--target-dir', str(tmp_path / 'target'), user='nobody')
     assert 'needs root' in message
-    message = fails('system', 'stash', '--root', small_root, user='65534')
+    message = fails('system', 'stash', '--root', small_root, user='nobody')
     assert 'needs root' in message
 
 

@@ -14,7 +14,10 @@ import time
 
 import pytest
 
-from vm_helpers import BOX_BUILDER, KIWI_NG, REPOSITORY, STORE, TEST_USER, VmEnvironment
+from vm_helpers import BOX_BUILDER, REPOSITORY, STORE, TEST_USER, VmEnvironment
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from unprivileged import kiwi_ng_for  # noqa: E402
 
 TINY_DEBIAN = os.path.join(REPOSITORY, 'test', 'data', 'tiny-debian')
 
@@ -57,41 +60,8 @@ def unprivileged_user():
 def user_kiwi_ng(unprivileged_user) -> str:
     """
     A kiwi-ng with this project that the unprivileged user can run
-
-    The test venv may live where only root may enter (e.g. /root), so
-    a venv of the system python is kept in the test store, with kiwi
-    and a fresh (not editable) install of this checkout.
     """
-    if runs_as(unprivileged_user.pw_name, [KIWI_NG, '--version']):
-        return KIWI_NG
-    venv = os.path.join(STORE, 'user-venv')
-    pip = os.path.join(venv, 'bin', 'pip')
-    if not os.path.exists(pip):
-        subprocess.run(['/usr/bin/python3', '-m', 'venv', venv], check=True)
-        subprocess.run([pip, 'install', '--quiet', 'kiwi>=10,<11'], check=True)
-    # installed from a copy: building in the checkout would leave build/ there
-    source = os.path.join(STORE, 'user-venv-source')
-    shutil.rmtree(source, ignore_errors=True)
-    shutil.copytree(REPOSITORY, source, ignore=shutil.ignore_patterns(
-        '.git', '.tox', 'test', 'boxes', 'build', '*.egg-info', '__pycache__'
-    ))
-    subprocess.run(
-        [pip, 'install', '--quiet', '--no-deps', '--force-reinstall', source], check=True
-    )
-    shutil.rmtree(source)
-    kiwi_ng = os.path.join(venv, 'bin', 'kiwi-ng')
-    assert runs_as(unprivileged_user.pw_name, [kiwi_ng, '--version'])
-    return kiwi_ng
-
-
-def runs_as(user: str, argv: list) -> bool:
-    try:
-        return subprocess.run(
-            argv, user=user, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, cwd='/'
-        ).returncode == 0
-    except PermissionError:
-        return False
+    return kiwi_ng_for(unprivileged_user.pw_name)
 
 
 @pytest.fixture
