@@ -4,9 +4,13 @@ VENV ?= .venv
 TOX = $(VENV)/bin/tox
 KIWI_NG = $(VENV)/bin/kiwi-ng
 
-.PHONY: test unit lint mypy integration demo doc venv clean box sdist wheel rpm deb release-check
+.PHONY: test unit lint mypy integration demo doc venv clean box deps sdist wheel rpm deb release-check
 
 venv: $(TOX)
+
+# the Debian packages of .ci/apt-packages/ (root); seconds when present
+deps:
+	.ci/install-packages
 
 $(TOX):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +20,7 @@ $(TOX):
 # unit tests against kiwi 10 and kiwi 9.24, lint, types, then the
 # integration suite with the real tools (needs root and the packages
 # .ci/run installs)
-test: $(TOX)
+test: deps $(TOX)
 	$(TOX) -e unit-kiwi10,unit-kiwi9,lint,mypy,integration
 
 unit: $(TOX)
@@ -45,7 +49,7 @@ demo: box
 
 # the Debian box, from the host's apt mirror (root); cached by a hash of
 # the recipe, so an unchanged recipe costs seconds
-box: $(TOX)
+box: deps $(TOX)
 	$(VENV)/bin/python boxes/debian/build-box
 
 doc: $(TOX)
