@@ -5,7 +5,6 @@ probe tree holding every kind of file metadata a root tree can have.
 """
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,12 +19,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import minbase  # noqa: E402
 import stack_helpers  # noqa: E402
 from stack_helpers import kiwi, make_probe, write_description  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def unmount_below(directory: str) -> None:
@@ -48,7 +41,7 @@ def registry(tmp_path_factory) -> Iterator[str]:
     if not shutil.which('docker-registry'):
         pytest.fail('docker-registry is not installed: apt-get install docker-registry')
     base = tmp_path_factory.mktemp('registry')
-    port = free_port()
+    port = stack_helpers.free_port()
     config = base / 'config.yml'
     config.write_text(
         'version: 0.1\n'

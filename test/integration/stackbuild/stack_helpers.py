@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +23,15 @@ TEMP_DIR: Optional[str] = None
 # a probe file's mtimes: one far in the past, one with nanoseconds
 OLD_MTIME_NS = 315532800 * 10**9
 FINE_MTIME_NS = 1700000000 * 10**9 + 123456789
+
+
+def free_port() -> int:
+    """
+    A port on 127.0.0.1 that nothing listens on right now
+    """
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
 
 
 def write_description(config: str, mirror: str, name: str = 'stackbuild-probe') -> None:

@@ -5,9 +5,8 @@ import subprocess
 
 import pytest
 
-from conftest import free_port
 from unprivileged import kiwi_ng_for
-from stack_helpers import KIWI, RUNTIME_CONFIG, kiwi, podman_json, write_description
+from stack_helpers import KIWI, RUNTIME_CONFIG, free_port, kiwi, podman_json, write_description
 
 pytestmark = pytest.mark.integration
 
