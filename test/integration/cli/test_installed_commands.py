@@ -13,6 +13,8 @@ PROJECT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '.
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+EMPTY_CATALOG = 'empty_catalog.yml'
+
 
 @pytest.fixture(scope='module', params=['kiwi>=10,<11', 'kiwi>=9.24,<9.25'])
 def kiwi_ng(request, tmp_path_factory):
@@ -21,12 +23,18 @@ def kiwi_ng(request, tmp_path_factory):
     venv.create(target, with_pip=True)
     pip = [str(target / 'bin' / 'python'), '-m', 'pip', 'install', '--quiet']
     subprocess.run(pip + [request.param, PROJECT], check=True)
+    # a user catalog that adds no box: the first user catalog found wins,
+    # so one in ~/.config/kiwi or /etc ('make box' puts the Debian box
+    # there) cannot change what the tests see
+    (target / EMPTY_CATALOG).write_text('box: []\n')
     return str(target / 'bin' / 'kiwi-ng')
 
 
 def run(kiwi_ng, *args):
-    # a clean environment: no user catalog may change what is listed
-    environment = dict(os.environ, KIWI_BOXED_PLUGIN_CFG='/nonexistent/catalog.yml')
+    venv_root = os.path.dirname(os.path.dirname(kiwi_ng))
+    environment = dict(
+        os.environ, KIWI_BOXED_PLUGIN_CFG=os.path.join(venv_root, EMPTY_CATALOG)
+    )
     return subprocess.run(
         [kiwi_ng, *args], capture_output=True, text=True, env=environment,
         cwd='/', timeout=300
