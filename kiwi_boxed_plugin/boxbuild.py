@@ -5,15 +5,15 @@ qemu -> run -> result.
 """
 import logging
 import os
-import shutil
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from kiwi_boxed_plugin.accel import Accelerator, choose_accelerator, software
 from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
 from kiwi_boxed_plugin.defaults import Defaults
+from kiwi_boxed_plugin.host_files import carried_files
 from kiwi_boxed_plugin.qemu import (
     QEMU_ARCHES,
     BoxMachine,
@@ -84,32 +84,6 @@ def check_sharing_tools(backend: str) -> None:
         find_program('ssh-keygen', 'openssh-client', 'for --sshfs-sharing')
 
 
-def box_kiwi_args(request: BoxbuildRequest) -> List[str]:
-    """
-    The job for the box; a --config of the host's kiwi call is carried
-    as a copy in the target dir (see carried_config)
-    """
-    if not request.config:
-        return list(request.kiwi_args)
-    return [f'--config=/bundle/{Defaults.get_box_config_name()}'] + list(request.kiwi_args)
-
-
-@contextmanager
-def carried_config(request: BoxbuildRequest) -> Iterator[None]:
-    """
-    The --config file in the target dir while the build runs
-    """
-    if not request.config:
-        yield
-        return
-    copy = os.path.join(request.target_dir, Defaults.get_box_config_name())
-    shutil.copyfile(request.config, copy)
-    try:
-        yield
-    finally:
-        os.unlink(copy)
-
-
 class BoxBuild:
     """
     One build in a box, from the cached box to the judged result
@@ -135,7 +109,7 @@ class BoxBuild:
 
         :raises KiwiError: a subclass with one line for every problem
         """
-        check_protocol_args(box_kiwi_args(request))
+        check_protocol_args(request.kiwi_args)
         login_key = read_login_key(
             request.ssh_key, os.path.expanduser('~/.ssh')
         ) if request.ssh_key else None
@@ -152,7 +126,7 @@ class BoxBuild:
         log.info(f'box accelerator: {accelerator.describe()}')
         os.makedirs(request.target_dir, exist_ok=True)
         with BoxCache().use(self.box, self.arch, update_check=request.update_check) as files, \
-                carried_config(request):
+                carried_files(request.target_dir, request.carried_files):
             started_at = time.time()
             outcome = self.boot(files, accelerator)
             if outcome.stalled:
@@ -186,7 +160,7 @@ class BoxBuild:
                 ) as sharing:
             cmdline = kernel_cmdline(
                 request.arch, self.arch.cmdline, request.box_console(self.box),
-                sharing.kernel_args, box_kiwi_args(request), request.kiwi_version,
+                sharing.kernel_args, request.kiwi_args, request.kiwi_version,
                 keep_running=request.debug
             )
             machine = BoxMachine(

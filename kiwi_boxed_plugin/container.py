@@ -29,7 +29,6 @@ from kiwi_boxed_plugin.agent.kiwi_box_agent import (
     AgentError,
     check_custom_mount,
 )
-from kiwi_boxed_plugin.boxbuild import box_kiwi_args, carried_config
 from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import (
@@ -38,6 +37,7 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxContainerRootError,
     KiwiBoxToolMissingError,
 )
+from kiwi_boxed_plugin.host_files import carried_files
 from kiwi_boxed_plugin.qemu import check_protocol_args
 from kiwi_boxed_plugin.request import BoxbuildRequest, host_arch
 from kiwi_boxed_plugin.result import clear_stale_result, finish, summary_lines
@@ -530,7 +530,7 @@ class ContainerBoxBuild:
             )
         check_container_arch(request.arch, host_arch())
         check_shared_path(request.shared_path)
-        container_cmdline(box_kiwi_args(request), request.kiwi_version)
+        container_cmdline(request.kiwi_args, request.kiwi_version)
         for option in ignored_vm_options(request):
             log.warning(f'{option} applies to box VMs only: it has no effect with --container')
         debug_shell = request.debug and has_terminal()
@@ -545,8 +545,9 @@ class ContainerBoxBuild:
         request = self.request
         self.podman.ensure_image(self.arch.container, request.update_check)
         os.makedirs(request.target_dir, exist_ok=True)
-        cmdline = container_cmdline(box_kiwi_args(request), request.kiwi_version)
-        with carried_config(request), job_file(cmdline) as cmdline_file:
+        cmdline = container_cmdline(request.kiwi_args, request.kiwi_version)
+        with carried_files(request.target_dir, request.carried_files), \
+                job_file(cmdline) as cmdline_file:
             clear_stale_result(request.target_dir)
             started_at = time.time()
             outcome = self.run_container(cmdline_file)

@@ -91,12 +91,13 @@ class Defaults:
         return 'boxbuild.console.log'
 
     @staticmethod
-    def get_box_config_name() -> str:
+    def get_carried_files_dir_name() -> str:
         """
-        The file in the target dir that carries the --config contents
-        of the host's kiwi call into the box while the build runs
+        The directory in the target dir that carries host files (the
+        --config file, keys, certificates) into the box while the build
+        runs
         """
-        return '.boxbuild.kiwi.yml'
+        return '.boxbuild.files'
 
     @staticmethod
     def get_helper_start_seconds() -> int:

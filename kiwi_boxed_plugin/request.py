@@ -16,6 +16,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from kiwi_boxed_plugin.catalog import KNOWN_ARCHES, Box, parse_memory_mb
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
+from kiwi_boxed_plugin.host_files import (
+    CarriedFile,
+    carried_config,
+    carry_build_files,
+    check_local_repositories,
+)
 from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
 
 log = logging.getLogger('kiwi')
@@ -23,7 +29,7 @@ log = logging.getLogger('kiwi')
 SHARING_BACKENDS = ('9p', 'virtiofs', 'sshfs')
 
 # Global kiwi options that mean the same inside the box: forwarded as
-# typed. --config is forwarded by contents (see BoxbuildRequest.config).
+# typed. --config is carried into the box (see host_files).
 FORWARDED_GLOBAL_FLAGS = ('--debug', '--color-output')
 FORWARDED_GLOBAL_VALUES = ('--type', '--target-arch', '--loglevel', '--kiwi-file')
 FORWARDED_GLOBAL_LISTS = ('--profile', '--setenv')
@@ -49,9 +55,8 @@ class BoxbuildRequest:
     :param int cpus: cpu override, 0 for the box's
     :param list kiwi_args: the job for the box: kiwi global options,
         'system build' and the build options without description and
-        target dir
-    :param str config: host path of the kiwi runtime config to carry
-        into the box, '' for none
+        target dir, host files named by their carried copies
+    :param list carried_files: host files to carry into the box
     """
     box: str
     arch: str
@@ -72,7 +77,7 @@ class BoxbuildRequest:
     description: str
     target_dir: str
     kiwi_args: Tuple[str, ...]
-    config: str
+    carried_files: Tuple[CarriedFile, ...]
 
     def box_memory_mb(self, box: Box) -> int:
         return self.memory_mb or box.mem_mb
@@ -122,11 +127,20 @@ def build_request(
             '--ssh-key and --ssh-port only apply to --sshfs-sharing: '
             'add --sshfs-sharing or drop them'
         )
+    shared_path = check_shared_path(command_args.get('--shared-path'))
+    check_local_repositories(build_args, tokens, shared_path)
+    build_tokens, carried = carry_build_files(
+        build_args, build_args.without(tokens, ['--description', '--target-dir'])
+    )
+    global_tokens = forwarded_global_args(global_args)
     config = global_args.get('--config') or ''
-    if config and not os.path.isfile(config):
-        raise KiwiBoxRequestError(
-            f'kiwi runtime config {config} not found: fix --config'
-        )
+    if config:
+        if not os.path.isfile(config):
+            raise KiwiBoxRequestError(
+                f'kiwi runtime config {config} not found: fix --config'
+            )
+        carried = (carried_config(config),) + carried
+        global_tokens.insert(0, f'--config={carried[0].box_path}')
     return BoxbuildRequest(
         box=command_args['--box'],
         arch=requested_arch(command_args),
@@ -135,7 +149,7 @@ def build_request(
         cpus=parse_cpus(command_args.get('--box-smp-cpus')),
         debug=bool(command_args.get('--box-debug')),
         kiwi_version=parse_kiwi_version(command_args.get('--kiwi-version')),
-        shared_path=check_shared_path(command_args.get('--shared-path')),
+        shared_path=shared_path,
         update_check=not command_args.get('--no-update-check'),
         snapshot=not command_args.get('--no-snapshot'),
         accel=not command_args.get('--no-accel'),
@@ -146,11 +160,8 @@ def build_request(
         cpu=command_args.get('--cpu') or '',
         description=description,
         target_dir=target_dir,
-        kiwi_args=tuple(
-            forwarded_global_args(global_args) + ['system', 'build'] +
-            build_args.without(tokens, ['--description', '--target-dir'])
-        ),
-        config=os.path.abspath(config) if config else '',
+        kiwi_args=tuple(global_tokens + ['system', 'build'] + build_tokens),
+        carried_files=carried,
     )
 
 
@@ -346,7 +357,7 @@ def forwarded_global_args(global_args: Dict[str, Any]) -> List[str]:
     form kiwi's own usage takes them
 
     --config is not among them: its file is on the host, the run
-    carries its contents (see BoxbuildRequest.config).
+    carries it into the box (see host_files).
     """
     forwarded: List[str] = []
     for name in FORWARDED_GLOBAL_FLAGS:

@@ -122,8 +122,7 @@ def finish(
 def summary_lines(
     target_dir: str, started_at: float, seconds: float, accelerator: str
 ) -> List[str]:
-    own = [RESULT_CODE, RESULT_LOG, Defaults.get_console_log_name(),
-           Defaults.get_box_config_name()]
+    own = [RESULT_CODE, RESULT_LOG, Defaults.get_console_log_name()]
     files = result_files(target_dir, started_at, own)
     minutes, rest = divmod(int(seconds), 60)
     lines = [f'build in the box done in {minutes}m{rest:02d}s with {accelerator}']

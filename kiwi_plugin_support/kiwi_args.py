@@ -8,7 +8,7 @@ line instead of a failure minutes into a build.
 """
 import importlib
 from functools import cached_property
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import docopt
 
@@ -80,6 +80,54 @@ class KiwiCommandArgs:
                 f"{' '.join(tokens) or '(none)'}: "
                 f"see 'kiwi-ng {self.command} --help'"
             )
+
+    def values_of(self, tokens: Sequence[str], name: str) -> List[str]:
+        """
+        The values given to one option, in the order typed
+
+        :param list tokens: arguments as the user typed them
+        :param str name: an option taking a value, e.g. '--add-repo'
+        """
+        values: List[str] = []
+
+        def collect(_: str, value: str) -> str:
+            values.append(value)
+            return value
+        self.map_values(tokens, [name], collect)
+        return values
+
+    def map_values(
+        self, tokens: Sequence[str], names: Sequence[str],
+        change: Callable[[str, str], str]
+    ) -> List[str]:
+        """
+        The arguments with the values of the given options changed
+
+        Both spellings, '--name=value' and '--name value', come out as
+        '--name=value'; everything else stays as typed.
+
+        :param list tokens: arguments as the user typed them
+        :param list names: options taking a value, e.g. ['--signing-key']
+        :param callable change: (name, value) -> new value
+        """
+        changed: List[str] = []
+        pending = ''
+        for token in tokens:
+            if pending:
+                changed.append(f'{pending}={change(pending, token)}')
+                pending = ''
+                continue
+            name, equals, value = token.partition('=')
+            if token.startswith('--') and name in names and self.options.get(name):
+                if equals:
+                    changed.append(f'{name}={change(name, value)}')
+                else:
+                    pending = name
+                continue
+            changed.append(token)
+        if pending:
+            changed.append(pending)
+        return changed
 
     def without(self, tokens: Sequence[str], names: Sequence[str]) -> List[str]:
         """

@@ -58,14 +58,25 @@ def test_quick_job(vm, workdir, backend):
     """
     Through each backend: odd paths (spaces, quotes, '$(touch X)') for
     description and target, an extra shared path, a stale result.code
-    0, a file already in the target, memory and cpus, and global kiwi
-    options reaching kiwi in the box
+    0, a file already in the target, memory and cpus, global kiwi
+    options reaching kiwi in the box, and a signing key from elsewhere
+    on the host carried in for the build
     """
     shared = os.path.join(workdir, 'shared')
     os.makedirs(shared)
+    key_dir = os.path.join(workdir, f'keys {ODD_NAME}')
+    os.makedirs(key_dir)
+    host_key = os.path.join(key_dir, 'release key.asc')
+    with open(host_key, 'w') as key:
+        key.write('signing key of the host\n')
     description = write_quick_description(
         os.path.join(workdir, f'desc {ODD_NAME}'),
-        proof_script(f'echo written-in-box > {shared}/from-box.txt\n')
+        proof_script(
+            f'echo written-in-box > {shared}/from-box.txt\n'
+            # the key as kiwi in the box is told to find it
+            'key=$(tr \' "\' \'\\n\\n\' < /proc/cmdline | sed -n \'s/^--signing-key=//p\')\n'
+            'cat "$key" > /bundle/key-seen-in-box.txt\n'
+        )
     )
     target = os.path.join(workdir, f'target {ODD_NAME}')
     os.makedirs(target)
@@ -78,7 +89,8 @@ def test_quick_job(vm, workdir, backend):
         BACKEND_OPTIONS[backend] + [
             '--shared-path', shared, '--box-memory', '3G', '--box-smp-cpus', '1'
         ],
-        description, target, global_options=['--debug', '--profile', 'quick']
+        description, target, global_options=['--debug', '--profile', 'quick'],
+        kiwi_options=['--signing-key', host_key]
     ), cwd=workdir)
 
     assert_rejected_by_kiwi(completed, target)
@@ -90,7 +102,11 @@ def test_quick_job(vm, workdir, backend):
     assert proof[1] == '1'
     memory_kib = int(proof[2].split()[1])
     assert 2_500_000 < memory_kib <= 3 * 1024 * 1024
-    assert 'kiwi="--debug --profile=quick system build"' in proof[3]
+    assert 'kiwi="--debug --profile=quick system build ' \
+        '--signing-key=/bundle/.boxbuild.files/1/release_key.asc"' in proof[3]
+    assert read(os.path.join(target, 'key-seen-in-box.txt')) == 'signing key of the host\n'
+    assert not os.path.exists(os.path.join(target, '.boxbuild.files'))
+    assert read(host_key) == 'signing key of the host\n'
     assert f'sharing_backend=_{backend}_' in proof[3]
     # nothing of the paths was run by a shell, here or in the box
     for place in (workdir, description, target, REPOSITORY, '/'):

@@ -1,6 +1,5 @@
 import os
 from contextlib import contextmanager
-from dataclasses import replace
 
 import pytest
 
@@ -8,8 +7,6 @@ from kiwi_boxed_plugin.accel import Accelerator
 from kiwi_boxed_plugin.boxbuild import (
     EXIT_INTERRUPTED,
     BoxBuild,
-    box_kiwi_args,
-    carried_config,
     check_sharing_tools,
     run_boxbuild,
 )
@@ -173,25 +170,38 @@ class TestBoxBuild:
         assert 'kiwi-no-halt' in argv[argv.index('-append') + 1]
 
 
-class TestConfig:
-    def test_carried_and_removed(self, request_of, tmp_path):
+class TestCarriedFiles:
+    def test_config_and_key_in_the_target_while_the_box_runs(
+        self, request_of, cache, overlay, tcg, mocker, tmp_path
+    ):
+        request_of()  # the description
         config = tmp_path / 'kiwi.yml'
         config.write_text('xz:\n  - options: -1\n')
-        request = replace(request_of(), config=str(config))
-        os.makedirs(request.target_dir)
-        copy = os.path.join(request.target_dir, '.boxbuild.kiwi.yml')
-        with carried_config(request):
-            assert open(copy).read() == 'xz:\n  - options: -1\n'
-        assert not os.path.exists(copy)
-        assert box_kiwi_args(request) == [
-            '--config=/bundle/.boxbuild.kiwi.yml', 'system', 'build'
-        ]
+        key = tmp_path / 'my key.asc'
+        key.write_text('KEY')
+        request = build_request(
+            command_args(**{'<kiwi_build_command_args>': [
+                '--description', str(tmp_path / 'desc'),
+                '--target-dir', str(tmp_path / 'target'), '--signing-key', str(key)
+            ]}), global_args(**{'--config': str(config)})
+        )
+        carried = os.path.join(request.target_dir, '.boxbuild.files')
+        seen = {}
+        box_agent = agent_writes(request.target_dir, 0)
 
-    def test_nothing_to_carry(self, request_of):
-        request = request_of()
-        with carried_config(request):
-            pass
-        assert box_kiwi_args(request) == ['system', 'build']
+        def run(argv, console_log, interactive, silence):
+            seen['cmdline'] = argv[argv.index('-append') + 1]
+            seen['config'] = open(os.path.join(carried, 'config', 'kiwi.yml')).read()
+            seen['key'] = open(os.path.join(carried, '1', 'my_key.asc')).read()
+            return box_agent(argv, console_log, interactive, silence)
+        mocker.patch('kiwi_boxed_plugin.boxbuild.run_box', side_effect=run)
+        BoxBuild(request, BOX, ARCH, 'qemu', None).run()
+        assert 'kiwi="--config=/bundle/.boxbuild.files/config/kiwi.yml system build ' \
+            '--signing-key=/bundle/.boxbuild.files/1/my_key.asc"' in seen['cmdline']
+        assert seen['config'] == 'xz:\n  - options: -1\n'
+        assert seen['key'] == 'KEY'
+        assert not os.path.exists(carried)
+        assert key.read_text() == 'KEY'
 
 
 class TestRunBoxbuild:

@@ -549,8 +549,9 @@ class TestRun:
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
         request = request_of({'--config': str(config)})
         ContainerBoxBuild(request, BOX, ARCH, podman, debug_shell=False).run()
-        assert '--config=/bundle/.boxbuild.kiwi.yml system build' in seen['cmdline']
-        assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.kiwi.yml'))
+        assert '--config=/bundle/.boxbuild.files/config/kiwi.yml system build' \
+            in seen['cmdline']
+        assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.files'))
 
     def test_debug_shell(self, request_of, podman, mocker):
         seen = {}

@@ -5,6 +5,7 @@ import pytest
 
 from kiwi_boxed_plugin.catalog import Box
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
+from kiwi_boxed_plugin.host_files import CarriedFile
 from kiwi_boxed_plugin.request import (
     build_request,
     check_description,
@@ -96,7 +97,7 @@ class TestBuildRequest:
         assert (request.arch, request.sharing, request.memory_mb, request.cpus) == \
             ('x86_64', '9p', 0, 0)
         assert request.update_check and request.snapshot and request.accel
-        assert not request.debug and request.config == ''
+        assert not request.debug and request.carried_files == ()
 
     def test_switches(self, description, tmp_path):
         config = tmp_path / 'kiwi.yml'
@@ -116,7 +117,12 @@ class TestBuildRequest:
             (2222, 'id_ed25519', 'aarch64')
         assert (request.memory_mb, request.cpus, request.machine, request.cpu) == \
             (2048, 1, 'virt', 'cortex-a57')
-        assert request.config == str(config)
+        assert request.carried_files == (
+            CarriedFile(str(config), 'config/kiwi.yml'),
+        )
+        assert request.kiwi_args[:3] == (
+            '--config=/bundle/.boxbuild.files/config/kiwi.yml', 'system', 'build'
+        )
 
     def test_unknown_kiwi_option(self, description, tmp_path):
         with pytest.raises(KiwiPluginArgumentError):
@@ -132,6 +138,20 @@ class TestBuildRequest:
                     '--description', description, '--target-dir', str(tmp_path / 't')
                 ], '--ssh-port': '2222'
             }), global_args())
+
+    def test_local_repository_needs_the_shared_path(self, description, tmp_path):
+        repo = tmp_path / 'repo'
+        repo.mkdir()
+        tokens = [
+            '--description', description, '--target-dir', str(tmp_path / 't'),
+            '--add-repo', f'{repo},rpm-md'
+        ]
+        with pytest.raises(KiwiBoxRequestError, match='--shared-path'):
+            build_request(command_args(**{'<kiwi_build_command_args>': tokens}), global_args())
+        request = build_request(command_args(**{
+            '<kiwi_build_command_args>': tokens, '--shared-path': str(tmp_path)
+        }), global_args())
+        assert request.kiwi_args[-2:] == ('--add-repo', f'{repo},rpm-md')
 
     def test_missing_config(self, description, tmp_path):
         with pytest.raises(KiwiBoxRequestError, match='--config'):

@@ -52,3 +52,30 @@ def test_without_drops_options_in_both_spellings_and_keeps_order(build):
     assert build.without(tokens, ['--description', '--target-dir']) == [
         '--add-repo', 'a', '--add-repo', 'b', '--allow-existing-root'
     ]
+
+
+def test_map_values_changes_both_spellings_and_keeps_the_rest(build):
+    tokens = [
+        '--signing-key', 'a.asc', '--add-package=vim', '--signing-key=b c.asc',
+        '--allow-existing-root'
+    ]
+    changed = build.map_values(
+        tokens, ['--signing-key'], lambda name, value: f'{name}:{value}'
+    )
+    assert changed == [
+        '--signing-key=--signing-key:a.asc', '--add-package=vim',
+        '--signing-key=--signing-key:b c.asc', '--allow-existing-root'
+    ]
+
+
+def test_map_values_leaves_flags_alone(build):
+    # a flag takes no value: the token after it is not its value
+    assert build.map_values(
+        ['--allow-existing-root', 'x'], ['--allow-existing-root'], lambda _, v: 'changed'
+    ) == ['--allow-existing-root', 'x']
+
+
+def test_values_of_in_typed_order(build):
+    tokens = ['--add-repo', 'r1,rpm-md', '--description', 'd', '--add-repo=r2,apt-deb']
+    assert build.values_of(tokens, '--add-repo') == ['r1,rpm-md', 'r2,apt-deb']
+    assert build.values_of(tokens, '--set-repo') == []

@@ -1,0 +1,140 @@
+"""
+Host files that the build in the box needs.
+
+The box sees the host only through its shares: the description at
+/description, the target dir at /bundle, --shared-path at its own path.
+Small files named by the call, the --config file and the signing keys,
+CA certificates and credentials files of the build arguments, are
+therefore carried: copied below the target dir for the time of the
+build, the arguments pointing at the copies. A local repository is no
+small file: it must lie below --shared-path.
+"""
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, List, Sequence, Tuple
+
+from kiwi_boxed_plugin.defaults import Defaults
+from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
+from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
+
+# build options whose value names a file
+FILE_OPTIONS = ('--signing-key', '--ca-cert')
+# build options whose value is user:password or a file holding it
+CREDENTIALS_OPTIONS = ('--set-repo-credentials', '--add-repo-credentials')
+# build options whose value starts with a repository source
+REPOSITORY_OPTIONS = ('--set-repo', '--add-repo')
+LOCAL_SOURCE_PREFIXES = ('dir://', 'file://')
+# the box agent splits kiwi's arguments on white space and ends them at
+# '"': a copy's name must hold neither
+NOT_CARRIABLE = re.compile(r'[\s"]')
+
+
+@dataclass(frozen=True)
+class CarriedFile:
+    """
+    A host file and the name of its copy below the carried files
+    directory of the target dir, e.g. '1/key.asc'
+    """
+    host_path: str
+    name: str
+
+    @property
+    def box_path(self) -> str:
+        return f'/bundle/{Defaults.get_carried_files_dir_name()}/{self.name}'
+
+
+def carried_config(config: str) -> CarriedFile:
+    """
+    The kiwi runtime config (--config) of the host's kiwi call
+    """
+    return CarriedFile(os.path.abspath(config), 'config/kiwi.yml')
+
+
+def carry_build_files(
+    build_args: KiwiCommandArgs, tokens: Sequence[str]
+) -> Tuple[List[str], Tuple[CarriedFile, ...]]:
+    """
+    The build arguments with each host file replaced by its path in the
+    box, and the files to carry
+
+    A value that is no file on the host stays as it is: it may name a
+    file of the box, or be user:password; kiwi in the box judges it.
+    """
+    carried: List[CarriedFile] = []
+
+    def carry(option: str, value: str) -> str:
+        if not os.path.isfile(value):
+            return value
+        host_path = os.path.abspath(value)
+        basename = NOT_CARRIABLE.sub('_', os.path.basename(host_path))
+        carried.append(CarriedFile(host_path, f'{len(carried) + 1}/{basename}'))
+        return carried[-1].box_path
+
+    changed = build_args.map_values(tokens, FILE_OPTIONS + CREDENTIALS_OPTIONS, carry)
+    return changed, tuple(carried)
+
+
+def check_local_repositories(
+    build_args: KiwiCommandArgs, tokens: Sequence[str], shared_path: str
+) -> None:
+    """
+    :raises KiwiBoxRequestError: for a repository source that is a
+        directory of the host outside --shared-path
+    """
+    for option in REPOSITORY_OPTIONS:
+        for value in build_args.values_of(tokens, option):
+            source = value.split(',', 1)[0]
+            path = local_source_path(source)
+            if not path or not os.path.isdir(path):
+                continue
+            real_path = os.path.realpath(path)
+            if shared_path and os.path.commonpath([shared_path, real_path]) == shared_path:
+                continue
+            raise KiwiBoxRequestError(
+                f'{option} source {source} is a directory of this host, which the box '
+                'cannot see: give a directory above it with --shared-path (the box '
+                'mounts it at the same path)'
+            )
+
+
+def local_source_path(source: str) -> str:
+    """
+    The host path a repository source names, '' for a remote one
+    """
+    for prefix in LOCAL_SOURCE_PREFIXES:
+        if source.startswith(prefix):
+            return source[len(prefix):]
+    return source if source.startswith('/') else ''
+
+
+@contextmanager
+def carried_files(target_dir: str, files: Sequence[CarriedFile]) -> Iterator[None]:
+    """
+    The files below the target dir while the build runs, readable by
+    their owner only (credentials may be among them)
+
+    :raises KiwiBoxRequestError: if a file cannot be read
+    """
+    if not files:
+        yield
+        return
+    carried_dir = os.path.join(target_dir, Defaults.get_carried_files_dir_name())
+    # the name is ours: what is there is a leftover of a killed run
+    shutil.rmtree(carried_dir, ignore_errors=True)
+    try:
+        for carried in files:
+            copy = os.path.join(carried_dir, carried.name)
+            os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
+            try:
+                shutil.copyfile(carried.host_path, copy)
+            except OSError as issue:
+                raise KiwiBoxRequestError(
+                    f'cannot carry {carried.host_path} into the box: {issue.strerror}'
+                )
+            os.chmod(copy, 0o600)
+        yield
+    finally:
+        shutil.rmtree(carried_dir, ignore_errors=True)
