@@ -3,10 +3,10 @@ Host files that the build in the box needs.
 
 The box sees the host only through its shares: the description at
 /description, the target dir at /bundle, --shared-path at its own path.
-Small files named by the call, the --config file and the signing keys,
-CA certificates and credentials files of the build arguments, are
-therefore carried: copied below the target dir for the time of the
-build, the arguments pointing at the copies. A local repository is no
+Small files named by the call, the --config file and the signing keys
+(also those of a repository), CA certificates and credentials files of
+the build arguments, are therefore carried: copied below the target dir
+for the time of the build, the arguments pointing at the copies. A local repository is no
 small file: it must lie below --shared-path.
 """
 import os
@@ -14,7 +14,7 @@ import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, List, Sequence, Tuple
+from typing import Callable, Iterator, List, Sequence, Tuple
 
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
@@ -24,8 +24,10 @@ from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
 FILE_OPTIONS = ('--signing-key', '--ca-cert')
 # build options whose value is user:password or a file holding it
 CREDENTIALS_OPTIONS = ('--set-repo-credentials', '--add-repo-credentials')
-# build options whose value starts with a repository source
+# build options whose value starts with a repository source; its
+# seventh field may list signing key URIs: {file:///a.asc;file:///b.asc}
 REPOSITORY_OPTIONS = ('--set-repo', '--add-repo')
+REPOSITORY_KEYS_FIELD = 6
 LOCAL_SOURCE_PREFIXES = ('dir://', 'file://')
 # the box agent splits kiwi's arguments on white space and ends them at
 # '"': a copy's name must hold neither
@@ -65,7 +67,7 @@ def carry_build_files(
     """
     carried: List[CarriedFile] = []
 
-    def carry(option: str, value: str) -> str:
+    def carry(value: str) -> str:
         if not os.path.isfile(value):
             return value
         host_path = os.path.abspath(value)
@@ -73,8 +75,32 @@ def carry_build_files(
         carried.append(CarriedFile(host_path, f'{len(carried) + 1}/{basename}'))
         return carried[-1].box_path
 
-    changed = build_args.map_values(tokens, FILE_OPTIONS + CREDENTIALS_OPTIONS, carry)
+    def carry_option(option: str, value: str) -> str:
+        if option in REPOSITORY_OPTIONS:
+            return carry_repository_keys(value, carry)
+        return carry(value)
+
+    changed = build_args.map_values(
+        tokens, FILE_OPTIONS + CREDENTIALS_OPTIONS + REPOSITORY_OPTIONS, carry_option
+    )
     return changed, tuple(carried)
+
+
+def carry_repository_keys(value: str, carry: Callable[[str], str]) -> str:
+    """
+    A repository specification with its local signing keys carried
+    """
+    fields = value.split(',')
+    if len(fields) <= REPOSITORY_KEYS_FIELD or not fields[REPOSITORY_KEYS_FIELD].startswith('{'):
+        return value
+    keys = []
+    for key in fields[REPOSITORY_KEYS_FIELD].strip('{}').split(';'):
+        # kiwi takes keys as URIs: only a local scheme names a host file
+        path = local_source_path(key)
+        box_path = carry(path) if path and path != key else key
+        keys.append(key if box_path in (key, path) else f'file://{box_path}')
+    fields[REPOSITORY_KEYS_FIELD] = '{' + ';'.join(keys) + '}'
+    return ','.join(fields)
 
 
 def check_local_repositories(

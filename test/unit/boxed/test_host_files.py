@@ -155,3 +155,26 @@ class TestCarriedFiles:
         with carried_files(str(tmp_path), []):
             pass
         assert os.listdir(tmp_path) == []
+
+
+class TestRepositoryKeys:
+    def test_local_keys_are_carried(self, build_args, tmp_path):
+        key = tmp_path / 'repo.asc'
+        key.write_text('KEY')
+        value = (
+            f'https://example.org/repo,rpm-md,alias,1,false,true,'
+            f'{{file://{key};https://example.org/key.asc;dir:///no/such.asc}},,,false,baseurl'
+        )
+        changed, carried = carry_build_files(build_args, ['--add-repo', value])
+        assert changed == [
+            '--add-repo=https://example.org/repo,rpm-md,alias,1,false,true,'
+            f'{{file://{CARRIED}/1/repo.asc;https://example.org/key.asc;dir:///no/such.asc}}'
+            ',,,false,baseurl'
+        ]
+        assert carried == (CarriedFile(str(key), '1/repo.asc'),)
+
+    def test_repository_without_keys_stays(self, build_args):
+        value = 'https://example.org/repo,rpm-md,alias'
+        assert carry_build_files(build_args, [f'--set-repo={value}']) == (
+            [f'--set-repo={value}'], ()
+        )

@@ -151,7 +151,7 @@ class TestBuildRequest:
         request = build_request(command_args(**{
             '<kiwi_build_command_args>': tokens, '--shared-path': str(tmp_path)
         }), global_args())
-        assert request.kiwi_args[-2:] == ('--add-repo', f'{repo},rpm-md')
+        assert request.kiwi_args[-1] == f'--add-repo={repo},rpm-md'
 
     def test_missing_config(self, description, tmp_path):
         with pytest.raises(KiwiBoxRequestError, match='--config'):
