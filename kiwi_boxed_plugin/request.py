@@ -319,6 +319,11 @@ def check_description(description: str, kiwi_file: str) -> None:
         raise KiwiBoxRequestError(
             f'description directory {description} not found: fix --description'
         )
+    if not os.access(description, os.R_OK | os.X_OK):
+        raise KiwiBoxRequestError(
+            f'description directory {description} is not readable for this user: '
+            'fix its permissions or use a copy'
+        )
     if kiwi_file:
         found = os.path.isfile(os.path.join(description, kiwi_file))
         wanted = kiwi_file
@@ -336,7 +341,8 @@ def check_description(description: str, kiwi_file: str) -> None:
 def check_target_dir(description: str, target_dir: str) -> None:
     """
     :raises KiwiBoxRequestError: if the target dir is the description
-        dir or inside it (the build would write into its own input)
+        dir or inside it (the build would write into its own input),
+        or if this user cannot write it (or create it)
     """
     real_description = os.path.realpath(description)
     real_target = os.path.realpath(target_dir)
@@ -348,6 +354,20 @@ def check_target_dir(description: str, target_dir: str) -> None:
     if os.path.exists(target_dir) and not os.path.isdir(target_dir):
         raise KiwiBoxRequestError(
             f'target {target_dir} exists and is not a directory: choose another --target-dir'
+        )
+    existing = target_dir
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == target_dir:
+            problem = f'target directory {target_dir} is not writable for this user'
+        else:
+            problem = (
+                f'cannot create target directory {target_dir}: '
+                f'{existing} is not writable for this user'
+            )
+        raise KiwiBoxRequestError(
+            f'{problem}: choose another --target-dir or fix the permissions'
         )
 
 

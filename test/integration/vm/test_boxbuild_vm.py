@@ -115,7 +115,8 @@ def test_quick_job(vm, workdir, backend):
 
 def test_unprivileged_user(vm, workdir, unprivileged_user, user_kiwi_ng):
     """
-    A user without any rights: own cache, 9p shares of own dirs
+    A user without any rights: own cache, 9p shares of own dirs; a
+    target dir the user cannot write is refused up front
     """
     os.chown(workdir, unprivileged_user.pw_uid, unprivileged_user.pw_gid)
     description = write_quick_description(
@@ -130,6 +131,19 @@ def test_unprivileged_user(vm, workdir, unprivileged_user, user_kiwi_ng):
         KIWI_BOXED_CACHE_DIR=cache, HOME=unprivileged_user.pw_dir,
         USER=unprivileged_user.pw_name, LOGNAME=unprivileged_user.pw_name
     )
+    # a target dir the user cannot create: refused before any download
+    locked = os.path.join(workdir, 'locked')
+    os.makedirs(locked, mode=0o755)
+    refused = run_boxbuild(
+        vm, [user_kiwi_ng] + boxbuild_argv(
+            [], description, os.path.join(locked, 'target')
+        )[1:], cwd=workdir, user=unprivileged_user.pw_name, environment=environment
+    )
+    assert refused.returncode == 1
+    assert len(refused.stdout.strip().splitlines()) == 1, refused.stdout
+    assert f'{locked} is not writable for this user' in refused.stdout
+    assert not os.path.exists(cache)
+
     completed = run_boxbuild(
         vm, [user_kiwi_ng] + boxbuild_argv([], description, target)[1:], cwd=workdir,
         user=unprivileged_user.pw_name, environment=environment

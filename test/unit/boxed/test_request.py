@@ -349,6 +349,28 @@ class TestPaths:
         with pytest.raises(KiwiBoxRequestError, match='not a directory'):
             check_target_dir(description, str(tmp_path / 'file'))
 
+    def test_description_not_readable(self, description, mocker):
+        mocker.patch('kiwi_boxed_plugin.request.os.access', return_value=False)
+        with pytest.raises(KiwiBoxRequestError, match='is not readable for this user'):
+            check_description(description, '')
+
+    def test_target_not_writable(self, description, tmp_path, mocker):
+        target = tmp_path / 'target'
+        target.mkdir()
+        access = mocker.patch('kiwi_boxed_plugin.request.os.access', return_value=False)
+        with pytest.raises(
+            KiwiBoxRequestError, match=f'target directory {target} is not writable'
+        ):
+            check_target_dir(description, str(target))
+        access.assert_called_once_with(str(target), os.W_OK | os.X_OK)
+
+    def test_target_parent_not_writable(self, description, tmp_path, mocker):
+        mocker.patch('kiwi_boxed_plugin.request.os.access', return_value=False)
+        target = tmp_path / 'new' / 'target'
+        expected = f'cannot create target directory {target}: {tmp_path} is not writable'
+        with pytest.raises(KiwiBoxRequestError, match=expected):
+            check_target_dir(description, str(target))
+
 
 class TestGlobalArgs:
     def test_nothing_given(self):
