@@ -6,8 +6,8 @@ The box sees the host only through its shares: the description at
 Small files named by the call, the --config file and the signing keys
 (also those of a repository), CA certificates and credentials files of
 the build arguments, are therefore carried: copied below the target dir
-for the time of the build, the arguments pointing at the copies. A local repository is no
-small file: it must lie below --shared-path.
+for the time of the build, the arguments pointing at the copies. A
+local repository is no small file: it must lie below --shared-path.
 """
 import os
 import re
@@ -67,10 +67,8 @@ def carry_build_files(
     """
     carried: List[CarriedFile] = []
 
-    def carry(value: str) -> str:
-        if not os.path.isfile(value):
-            return value
-        host_path = os.path.abspath(value)
+    def carry(host_file: str) -> str:
+        host_path = os.path.abspath(host_file)
         basename = NOT_CARRIABLE.sub('_', os.path.basename(host_path))
         carried.append(CarriedFile(host_path, f'{len(carried) + 1}/{basename}'))
         return carried[-1].box_path
@@ -78,7 +76,7 @@ def carry_build_files(
     def carry_option(option: str, value: str) -> str:
         if option in REPOSITORY_OPTIONS:
             return carry_repository_keys(value, carry)
-        return carry(value)
+        return carry(value) if os.path.isfile(value) else value
 
     changed = build_args.map_values(
         tokens, FILE_OPTIONS + CREDENTIALS_OPTIONS + REPOSITORY_OPTIONS, carry_option
@@ -89,6 +87,8 @@ def carry_build_files(
 def carry_repository_keys(value: str, carry: Callable[[str], str]) -> str:
     """
     A repository specification with its local signing keys carried
+
+    :param callable carry: host file -> its path in the box
     """
     fields = value.split(',')
     if len(fields) <= REPOSITORY_KEYS_FIELD or not fields[REPOSITORY_KEYS_FIELD].startswith('{'):
@@ -97,8 +97,9 @@ def carry_repository_keys(value: str, carry: Callable[[str], str]) -> str:
     for key in fields[REPOSITORY_KEYS_FIELD].strip('{}').split(';'):
         # kiwi takes keys as URIs: only a local scheme names a host file
         path = local_source_path(key)
-        box_path = carry(path) if path and path != key else key
-        keys.append(key if box_path in (key, path) else f'file://{box_path}')
+        if path != key and os.path.isfile(path):
+            key = f'file://{carry(path)}'
+        keys.append(key)
     fields[REPOSITORY_KEYS_FIELD] = '{' + ';'.join(keys) + '}'
     return ','.join(fields)
 

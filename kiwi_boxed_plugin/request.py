@@ -139,8 +139,9 @@ def build_request(
             raise KiwiBoxRequestError(
                 f'kiwi runtime config {config} not found: fix --config'
             )
-        carried = (carried_config(config),) + carried
-        global_tokens.insert(0, f'--config={carried[0].box_path}')
+        config_file = carried_config(config)
+        carried = (config_file,) + carried
+        global_tokens.insert(0, f'--config={config_file.box_path}')
     return BoxbuildRequest(
         box=command_args['--box'],
         arch=requested_arch(command_args),

@@ -8,7 +8,7 @@ line instead of a failure minutes into a build.
 """
 import importlib
 from functools import cached_property
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import docopt
 
@@ -88,13 +88,10 @@ class KiwiCommandArgs:
         :param list tokens: arguments as the user typed them
         :param str name: an option taking a value, e.g. '--add-repo'
         """
-        values: List[str] = []
-
-        def collect(_: str, value: str) -> str:
-            values.append(value)
-            return value
-        self.map_values(tokens, [name], collect)
-        return values
+        return [
+            value for _, value, _ in self.option_pieces(tokens, [name])
+            if value is not None
+        ]
 
     def map_values(
         self, tokens: Sequence[str], names: Sequence[str],
@@ -111,22 +108,11 @@ class KiwiCommandArgs:
         :param callable change: (name, value) -> new value
         """
         changed: List[str] = []
-        pending = ''
-        for token in tokens:
-            if pending:
-                changed.append(f'{pending}={change(pending, token)}')
-                pending = ''
-                continue
-            name, equals, value = token.partition('=')
-            if token.startswith('--') and name in names and self.options.get(name):
-                if equals:
-                    changed.append(f'{name}={change(name, value)}')
-                else:
-                    pending = name
-                continue
-            changed.append(token)
-        if pending:
-            changed.append(pending)
+        for name, value, typed in self.option_pieces(tokens, names):
+            if name and value is not None and self.options.get(name):
+                changed.append(f'{name}={change(name, value)}')
+            else:
+                changed += typed
         return changed
 
     def without(self, tokens: Sequence[str], names: Sequence[str]) -> List[str]:
@@ -139,15 +125,34 @@ class KiwiCommandArgs:
         :param list tokens: arguments as the user typed them
         :param list names: options to drop, e.g. ['--target-dir']
         """
-        kept: List[str] = []
-        skip_value = False
-        for token in tokens:
-            if skip_value:
-                skip_value = False
-                continue
-            name = token.split('=', 1)[0]
-            if token.startswith('--') and name in names:
-                skip_value = '=' not in token and self.options.get(name, False)
-                continue
-            kept.append(token)
-        return kept
+        return [
+            token for name, _, typed in self.option_pieces(tokens, names)
+            if not name for token in typed
+        ]
+
+    def option_pieces(
+        self, tokens: Sequence[str], names: Sequence[str]
+    ) -> Iterator[Tuple[str, Optional[str], List[str]]]:
+        """
+        The arguments as typed, in pieces of (name, value, typed tokens):
+        an option of names with its value, given as '--name=value' or,
+        if it takes one, as '--name value'; an option of names without a
+        value (None); every other token alone, with name ''
+
+        :param list tokens: arguments as the user typed them
+        :param list names: the options to find, e.g. ['--add-repo']
+        """
+        position = 0
+        while position < len(tokens):
+            token = tokens[position]
+            position += 1
+            name, equals, value = token.partition('=')
+            if not token.startswith('--') or name not in names:
+                yield '', None, [token]
+            elif equals:
+                yield name, value, [token]
+            elif self.options.get(name, False) and position < len(tokens):
+                yield name, tokens[position], [token, tokens[position]]
+                position += 1
+            else:
+                yield name, None, [token]
