@@ -123,9 +123,6 @@ class BoxCatalog:
             for box in load_catalog_file(self.user_file):
                 self.boxes[box.name] = box
 
-    def names(self) -> List[str]:
-        return list(self.boxes)
-
     def get(self, name: str) -> Box:
         """
         :raises KiwiBoxNotFoundError: naming the known boxes

@@ -1,7 +1,7 @@
 """
-A boxbuild in the box's container image under podman: the container
-variant of the qemu run, speaking the same protocol with the same box
-agent, result files, console log and verdict.
+The container runner: one build in the box's container image under
+podman, a sibling of the VM runner that speaks the same protocol to the
+same box agent and hands back the same outcome for judging.
 
 The agent is the container's command (PID 1), not systemd: systemd in
 a container wants a TTY for the agent's console and more privileges,
@@ -22,31 +22,32 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, List, Mapping, Sequence
 
-from kiwi_boxed_plugin.agent.kiwi_box_agent import (
+from kiwi_boxed_plugin.agent import BOX_AGENT_DIR
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     BUNDLE_DIR,
     CONTAINER_CMDLINE,
     DESCRIPTION_DIR,
-    AgentError,
-    check_custom_mount,
+    BoxJob,
+    encode_job,
 )
 from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
+from kiwi_boxed_plugin.console import RunOutcome, run_console
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxContainerError,
     KiwiBoxContainerImageError,
     KiwiBoxContainerRootError,
-    KiwiBoxToolMissingError,
 )
 from kiwi_boxed_plugin.host_files import carried_files
-from kiwi_boxed_plugin.qemu import check_protocol_args
-from kiwi_boxed_plugin.request import BoxbuildRequest, host_arch
-from kiwi_boxed_plugin.result import clear_stale_result, finish, summary_lines
-from kiwi_boxed_plugin.run import RunOutcome, run_box
+from kiwi_boxed_plugin.request import BoxbuildRequest
+from kiwi_boxed_plugin.result import BoxRun, clear_stale_result
+from kiwi_plugin_support.host import find_program, host_arch
+from kiwi_plugin_support.text import last_line
 
 log = logging.getLogger('kiwi')
 
-# Where boxes/debian installs the agent; run by the box's python3
-AGENT_COMMAND = ('/usr/bin/python3', '/usr/lib/kiwi-box/kiwi_box_agent.py')
+# The agent as boxes/debian installs it, run by the box's python3
+AGENT_COMMAND = ('/usr/bin/python3', f'{BOX_AGENT_DIR}/kiwi_box_agent.py')
 # What the agent's systemd unit would set; HOME for pip and kiwi
 AGENT_ENVIRONMENT = ('PYTHONUNBUFFERED=1', 'LANG=C.UTF-8', 'HOME=/root')
 # With --box-debug the container outlives the agent for the shell
@@ -175,40 +176,14 @@ def check_container_arch(arch: str, host: str) -> None:
         )
 
 
-def check_shared_path(shared_path: str) -> None:
-    """
-    The agent's own rule for the extra share, applied before any
-    container starts: it must not hide a directory of the box
-
-    :raises KiwiBoxContainerError: naming the path
-    """
-    if not shared_path:
-        return
-    try:
-        check_custom_mount(shared_path)
-    except AgentError:
-        raise KiwiBoxContainerError(
-            f'--shared-path {shared_path} would hide a directory the box container '
-            'needs: share a directory below it or elsewhere'
-        )
-
-
 def container_cmdline(kiwi_args: Sequence[str], kiwi_version: str) -> str:
     """
-    The job for /container.cmdline, in the kernel command line syntax
-    the agent reads
-
-    kiwi-no-halt: the container ends with its agent; there is no
-    system in it to power off.
-
-    :raises KiwiBoxProtocolError: for an argument the agent cannot split
+    The job for /container.cmdline: no sharing backend, podman mounts
+    the directories; no halt, the container ends with its agent and
+    has no system to power off
     """
-    check_protocol_args(kiwi_args)
-    words = ['kiwi-no-halt']
-    if kiwi_version:
-        words.append(f'kiwi_version=_{kiwi_version}_')
-    words.append('kiwi="{0}"'.format(' '.join(kiwi_args)))
-    return ' '.join(words) + '\n'
+    job = BoxJob(kiwi_args=tuple(kiwi_args), no_halt=True, kiwi_version=kiwi_version)
+    return encode_job(job) + '\n'
 
 
 def container_mounts(
@@ -306,11 +281,6 @@ def container_name() -> str:
     return f'kiwi-boxbuild-{uuid.uuid4().hex[:12]}'
 
 
-def last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1].strip() if lines else '(no output)'
-
-
 class Podman:
     """
     podman as this user can run it
@@ -323,15 +293,11 @@ class Podman:
     @classmethod
     def for_this_user(cls, interactive: bool) -> 'Podman':
         """
-        :raises KiwiBoxToolMissingError: podman is not installed
+        :raises KiwiPluginToolMissingError: podman is not installed
         :raises KiwiBoxContainerRootError: not root, and sudo cannot
             run podman
         """
-        podman = shutil.which('podman')
-        if not podman:
-            raise KiwiBoxToolMissingError(
-                'podman not found, needed for --container: install podman'
-            )
+        podman = find_program('podman', 'podman', 'for --container')
         prefix = podman_prefix(
             podman, os.geteuid(), shutil.which('sudo') or '', interactive, os.environ
         )
@@ -462,7 +428,7 @@ def job_file(cmdline: str) -> Iterator[str]:
     The job in a private file for /container.cmdline, removed after
     """
     with tempfile.TemporaryDirectory(prefix='kiwi-boxbuild-') as directory:
-        path = os.path.join(directory, 'container.cmdline')
+        path = os.path.join(directory, os.path.basename(CONTAINER_CMDLINE))
         with open(path, 'w') as handle:
             handle.write(cmdline)
         # root in the container reads it even through sudo; world
@@ -512,7 +478,7 @@ class ContainerBoxBuild:
         self.arch = arch
         self.podman = podman
         self.debug_shell = debug_shell
-        self.console_log = os.path.join(request.target_dir, Defaults.get_console_log_name())
+        self.console_log = Defaults.get_console_log(request.target_dir)
 
     @classmethod
     def prepare(cls, request: BoxbuildRequest) -> 'ContainerBoxBuild':
@@ -529,8 +495,6 @@ class ContainerBoxBuild:
                 "--container or add 'container:' to its catalog entry"
             )
         check_container_arch(request.arch, host_arch())
-        check_shared_path(request.shared_path)
-        container_cmdline(request.kiwi_args, request.kiwi_version)
         for option in ignored_vm_options(request):
             log.warning(f'{option} applies to box VMs only: it has no effect with --container')
         debug_shell = request.debug and has_terminal()
@@ -538,9 +502,9 @@ class ContainerBoxBuild:
             log.warning('--box-debug needs a terminal for its shell: building without it')
         return cls(request, box, arch, Podman.for_this_user(has_terminal()), debug_shell)
 
-    def run(self) -> None:
+    def run(self) -> BoxRun:
         """
-        :raises KiwiBoxBuildFailedError: if the build did not succeed
+        Have the box's image and run the build in a container of it
         """
         request = self.request
         self.podman.ensure_image(self.arch.container, request.update_check)
@@ -551,14 +515,7 @@ class ContainerBoxBuild:
             clear_stale_result(request.target_dir)
             started_at = time.time()
             outcome = self.run_container(cmdline_file)
-        finish(
-            request.target_dir, self.console_log, started_at, outcome.exit_code,
-            outcome.job_started
-        )
-        for line in summary_lines(
-            request.target_dir, started_at, time.time() - started_at, 'podman'
-        ):
-            log.info(line)
+        return BoxRun(outcome, started_at, 'podman')
 
     def run_container(self, cmdline_file: str) -> RunOutcome:
         request = self.request
@@ -574,7 +531,9 @@ class ContainerBoxBuild:
         with self.podman.container(create, name):
             if self.debug_shell:
                 self.start(name)
-            outcome = run_box(job_argv(prefix, name, self.debug_shell), self.console_log, False)
+            outcome = run_console(
+                job_argv(prefix, name, self.debug_shell), self.console_log, False
+            )
             if self.debug_shell:
                 self.shell(name)
         return outcome

@@ -53,14 +53,6 @@ class Defaults:
         )
 
     @staticmethod
-    def get_agent_job_started_line() -> str:
-        """
-        The console line of the box agent when it starts kiwi: the
-        point from which the box is known to run well
-        """
-        return 'kiwi-box-agent: job started'
-
-    @staticmethod
     def get_kvm_probe_limit_ms() -> float:
         """
         How long the tiny KVM guest (50,000 loop turns) may take
@@ -91,13 +83,11 @@ class Defaults:
         return 'boxbuild.console.log'
 
     @staticmethod
-    def get_carried_files_dir_name() -> str:
+    def get_console_log(target_dir: str) -> str:
         """
-        The directory in the target dir that carries host files (the
-        --config file, keys, certificates) into the box while the build
-        runs
+        The console log of a run into target_dir
         """
-        return '.boxbuild.files'
+        return os.path.join(target_dir, Defaults.get_console_log_name())
 
     @staticmethod
     def get_helper_start_seconds() -> int:

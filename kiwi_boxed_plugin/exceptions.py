@@ -21,12 +21,6 @@ class KiwiBoxArchNotFoundError(KiwiError):
     """
 
 
-class KiwiBoxbuildError(KiwiError):
-    """
-    Raised when a build in a box cannot be run or did not succeed.
-    """
-
-
 class KiwiBoxRequestError(KiwiError):
     """
     Raised when boxbuild options, the description or the target
@@ -38,13 +32,6 @@ class KiwiBoxProtocolError(KiwiError):
     """
     Raised when a job cannot be carried to the box on the kernel
     command line (a quote, white space inside an argument, too long).
-    """
-
-
-class KiwiBoxToolMissingError(KiwiError):
-    """
-    Raised when a program the box run needs (qemu for the arch,
-    virtiofsd, sshd, sshfs, ssh-keygen) is not installed.
     """
 
 

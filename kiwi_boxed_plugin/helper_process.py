@@ -11,6 +11,7 @@ from typing import Iterator, Sequence
 
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import KiwiBoxShareError
+from kiwi_plugin_support.text import last_line, read_text
 
 log = logging.getLogger('kiwi')
 
@@ -60,12 +61,12 @@ def wait_until_ready(
         if process.poll() is not None:
             raise KiwiBoxShareError(
                 f'{name} ended with exit code {process.returncode} before it was '
-                f'ready: {last_line(log_path)}'
+                f'ready: {last_line(read_text(log_path))}'
             )
         if time.monotonic() > deadline:
             raise KiwiBoxShareError(
                 f'{name} was not ready within {Defaults.get_helper_start_seconds()} s: '
-                f'{last_line(log_path)}'
+                f'{last_line(read_text(log_path))}'
             )
         time.sleep(POLL_SECONDS)
 
@@ -83,13 +84,3 @@ def stop_process(process: subprocess.Popen) -> None:
         log.warning(f'process {process.pid} did not stop: killing it')
         process.kill()
         process.wait()
-
-
-def read_text(path: str) -> str:
-    with open(path, 'rb') as handle:
-        return handle.read().decode(errors='replace')
-
-
-def last_line(path: str) -> str:
-    lines = read_text(path).strip().splitlines()
-    return lines[-1] if lines else '(no output)'

@@ -10,13 +10,16 @@ for the time of the build, the arguments pointing at the copies. A
 local repository is no small file: it must lie below --shared-path.
 """
 import os
-import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Sequence, Tuple
 
-from kiwi_boxed_plugin.defaults import Defaults
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
+    CARRIED_FILES_DIR,
+    carriable_name,
+    carried_file_path,
+)
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
 from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
 
@@ -29,9 +32,6 @@ CREDENTIALS_OPTIONS = ('--set-repo-credentials', '--add-repo-credentials')
 REPOSITORY_OPTIONS = ('--set-repo', '--add-repo')
 REPOSITORY_KEYS_FIELD = 6
 LOCAL_SOURCE_PREFIXES = ('dir://', 'file://')
-# the box agent splits kiwi's arguments on white space and ends them at
-# '"': a copy's name must hold neither
-NOT_CARRIABLE = re.compile(r'[\s"]')
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class CarriedFile:
 
     @property
     def box_path(self) -> str:
-        return f'/bundle/{Defaults.get_carried_files_dir_name()}/{self.name}'
+        return carried_file_path(self.name)
 
 
 def carried_config(config: str) -> CarriedFile:
@@ -69,7 +69,7 @@ def carry_build_files(
 
     def carry(host_file: str) -> str:
         host_path = os.path.abspath(host_file)
-        basename = NOT_CARRIABLE.sub('_', os.path.basename(host_path))
+        basename = carriable_name(os.path.basename(host_path))
         carried.append(CarriedFile(host_path, f'{len(carried) + 1}/{basename}'))
         return carried[-1].box_path
 
@@ -148,7 +148,7 @@ def carried_files(target_dir: str, files: Sequence[CarriedFile]) -> Iterator[Non
     if not files:
         yield
         return
-    carried_dir = os.path.join(target_dir, Defaults.get_carried_files_dir_name())
+    carried_dir = os.path.join(target_dir, CARRIED_FILES_DIR)
     # the name is ours: what is there is a leftover of a killed run
     shutil.rmtree(carried_dir, ignore_errors=True)
     try:

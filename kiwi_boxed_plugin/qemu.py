@@ -1,13 +1,18 @@
 """
-The qemu call and the kernel command line of a box, as pure functions
-of their inputs.
+What only qemu needs: the binary per architecture, the throw-away
+overlay of the box disk, and the qemu call and kernel command line of a
+box run as pure functions of their inputs.
 """
 import logging
-from dataclasses import dataclass
-from typing import Dict, List, Sequence
+import os
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Sequence, Tuple
 
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import BoxJob, ProtocolError, encode_job
 from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError
-from kiwi_boxed_plugin.shares import ShareSetup, qemu_option_value
+from kiwi_plugin_support.host import find_program
 
 log = logging.getLogger('kiwi')
 
@@ -54,6 +59,10 @@ class BoxMachine:
     :param str cpu: qemu cpu model, '' for the default of the accel
     :param str initrd: '' when the box boots without one
     :param bool interactive: --box-debug: the terminal is the console
+    :param tuple share_args: the qemu arguments of the sharing backend
+    :param bool shared_memory: the box memory must be shareable
+        (vhost-user devices map it)
+    :param tuple netdev_options: extra options of the user network
     """
     arch: str
     accel: str
@@ -65,21 +74,58 @@ class BoxMachine:
     initrd: str
     disk: str
     interactive: bool
+    share_args: Tuple[str, ...] = ()
+    shared_memory: bool = False
+    netdev_options: Tuple[str, ...] = field(default=())
 
 
-def qemu_argv(
-    binary: str, box: BoxMachine, sharing: ShareSetup, cmdline: str
-) -> List[str]:
+def find_qemu_binary(arch: str) -> str:
+    """
+    :raises KiwiPluginToolMissingError: naming the package to install
+    """
+    qemu_arch = QEMU_ARCHES[arch]
+    return find_program(qemu_arch.binary, qemu_arch.package, f'for a {arch} box')
+
+
+@contextmanager
+def snapshot_overlay(disk: str, temp_dir: str) -> Iterator[str]:
+    """
+    A throw-away qcow2 on top of the cached box disk, removed after
+
+    :param str temp_dir: the cache's temp area: overlays grow by GBs
+        during a build, more than /tmp may hold
+    """
+    qemu_img = find_program('qemu-img', 'qemu-utils', 'for the box disk overlay')
+    overlay = os.path.join(temp_dir, 'system-overlay.qcow2')
+    subprocess.run(
+        [
+            qemu_img, 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
+            '-b', os.path.abspath(disk), overlay
+        ], check=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        yield overlay
+    finally:
+        os.unlink(overlay)
+
+
+def qemu_option_value(value: str) -> str:
+    """
+    A value for a qemu -option key=value list: commas are doubled
+    """
+    return value.replace(',', ',,')
+
+
+def qemu_argv(binary: str, box: BoxMachine, cmdline: str) -> List[str]:
     """
     The qemu argument list for a box run
 
     :param str binary: path of the qemu binary of box.arch
-    :param ShareSetup sharing: arguments of the sharing backend
     :param str cmdline: the kernel command line
     """
     arch = QEMU_ARCHES[box.arch]
     machine = box.machine or arch.machine
-    if sharing.shared_memory:
+    if box.shared_memory:
         # vhost-user devices map the guest memory, so it must be shared
         machine += ',memory-backend=box_memory'
     argv = [
@@ -93,7 +139,7 @@ def qemu_argv(
         '-smp', str(box.cpus),
         '-m', f'{box.memory_mb}M',
     ]
-    if sharing.shared_memory:
+    if box.shared_memory:
         argv += [
             '-object',
             f'memory-backend-memfd,id=box_memory,size={box.memory_mb}M,share=on'
@@ -107,7 +153,7 @@ def qemu_argv(
         f'file={qemu_option_value(box.disk)},if=none,id=system,format=qcow2,'
         'discard=unmap',
         '-device', f'virtio-blk-{arch.bus},drive=system',
-        '-netdev', ','.join(['user', 'id=net'] + list(sharing.netdev_options)),
+        '-netdev', ','.join(['user', 'id=net'] + list(box.netdev_options)),
         '-device', f'virtio-net-{arch.bus},netdev=net',
         # signal=off: a Ctrl-C is for boxbuild (or, with --box-debug,
         # for the box), never a silent kill of qemu
@@ -117,53 +163,21 @@ def qemu_argv(
         '-device', f'virtio-serial-{arch.bus}',
         '-device', 'virtconsole,chardev=console',
     ]
-    return argv + list(sharing.qemu_args)
+    return argv + list(box.share_args)
 
 
-def check_protocol_args(kiwi_args: Sequence[str]) -> None:
-    """
-    The agent reads kiwi's arguments between the first pair of '"'
-    on the kernel command line and splits them on white space
-
-    :raises KiwiBoxProtocolError: for an argument it cannot carry
-    """
-    for argument in kiwi_args:
-        if '"' in argument:
-            raise KiwiBoxProtocolError(
-                f'the argument {argument} contains a \'"\', which the box '
-                'protocol cannot carry: leave it out or set it in the description'
-            )
-        if not argument or any(character.isspace() for character in argument):
-            raise KiwiBoxProtocolError(
-                f"the argument '{argument}' is empty or contains white space, "
-                'which the box protocol cannot carry: set it in the description instead'
-            )
-
-
-def kernel_cmdline(
-    arch: str, box_cmdline: Sequence[str], console: str,
-    share_args: Sequence[str], kiwi_args: Sequence[str],
-    kiwi_version: str, keep_running: bool
-) -> str:
+def kernel_cmdline(arch: str, box_cmdline: Sequence[str], console: str, job: BoxJob) -> str:
     """
     The job of a box run as kernel command line
 
     :param list box_cmdline: the arch's cmdline entries of the catalog
-    :param list share_args: kernel arguments of the sharing backend
-    :param list kiwi_args: kiwi global options, 'system build' and
-        the build options
-    :param bool keep_running: --box-debug: no poweroff at the end
-    :raises KiwiBoxProtocolError: if an argument cannot be carried or
-        the whole line is longer than the box kernel takes
+    :raises KiwiBoxProtocolError: if a value cannot be carried or the
+        whole line is longer than the box kernel takes
     """
-    check_protocol_args(kiwi_args)
-    words = list(box_cmdline) + [f'console={console}'] + list(share_args)
-    if kiwi_version:
-        words.append(f'kiwi_version=_{kiwi_version}_')
-    if keep_running:
-        words.append('kiwi-no-halt')
-    words.append('kiwi="{0}"'.format(' '.join(kiwi_args)))
-    cmdline = ' '.join(words)
+    try:
+        cmdline = encode_job(job, list(box_cmdline) + [f'console={console}'])
+    except ProtocolError as issue:
+        raise KiwiBoxProtocolError(str(issue))
     limit = QEMU_ARCHES[arch].cmdline_limit
     if len(cmdline) > limit:
         raise KiwiBoxProtocolError(

@@ -6,27 +6,31 @@ after '--' and kiwi's global options before 'system boxbuild') is
 checked here, before any box is fetched or started, and turned into
 plain data for the rest of the run.
 """
-import glob
 import logging
 import os
-import platform
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
+    SHARING_BACKENDS,
+    custom_mount_problem,
+    kiwi_arg_problem,
+    kiwi_version_problem,
+)
 from kiwi_boxed_plugin.catalog import KNOWN_ARCHES, Box, parse_memory_mb
-from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
+from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError, KiwiBoxRequestError
 from kiwi_boxed_plugin.host_files import (
     CarriedFile,
     carried_config,
     carry_build_files,
     check_local_repositories,
 )
+from kiwi_plugin_support.description import description_problem
+from kiwi_plugin_support.host import host_arch
 from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
 
 log = logging.getLogger('kiwi')
-
-SHARING_BACKENDS = ('9p', 'virtiofs', 'sshfs')
 
 # Global kiwi options that mean the same inside the box: forwarded as
 # typed. --config is carried into the box (see host_files).
@@ -57,6 +61,7 @@ class BoxbuildRequest:
         'system build' and the build options without description and
         target dir, host files named by their carried copies
     :param list carried_files: host files to carry into the box
+    :param bool container: --container: a box container, not a VM
     """
     box: str
     arch: str
@@ -78,6 +83,7 @@ class BoxbuildRequest:
     target_dir: str
     kiwi_args: Tuple[str, ...]
     carried_files: Tuple[CarriedFile, ...]
+    container: bool = False
 
     def box_memory_mb(self, box: Box) -> int:
         return self.memory_mb or box.mem_mb
@@ -93,11 +99,6 @@ class BoxbuildRequest:
 
     def box_console(self, box: Box) -> str:
         return self.console or box.console
-
-
-def host_arch() -> str:
-    machine = platform.machine()
-    return {'amd64': 'x86_64', 'arm64': 'aarch64'}.get(machine, machine)
 
 
 def build_request(
@@ -127,7 +128,7 @@ def build_request(
             '--ssh-key and --ssh-port only apply to --sshfs-sharing: '
             'add --sshfs-sharing or drop them'
         )
-    shared_path = check_shared_path(command_args.get('--shared-path'))
+    shared_path = shared_path_for_box(command_args.get('--shared-path'))
     check_local_repositories(build_args, tokens, shared_path)
     build_tokens, carried = carry_build_files(
         build_args, build_args.without(tokens, ['--description', '--target-dir'])
@@ -142,6 +143,8 @@ def build_request(
         config_file = carried_config(config)
         carried = (config_file,) + carried
         global_tokens.insert(0, f'--config={config_file.box_path}')
+    kiwi_args = tuple(global_tokens + ['system', 'build'] + build_tokens)
+    check_carriable(kiwi_args)
     return BoxbuildRequest(
         box=command_args['--box'],
         arch=requested_arch(command_args),
@@ -161,9 +164,21 @@ def build_request(
         cpu=command_args.get('--cpu') or '',
         description=description,
         target_dir=target_dir,
-        kiwi_args=tuple(global_tokens + ['system', 'build'] + build_tokens),
+        kiwi_args=kiwi_args,
         carried_files=carried,
+        container=bool(command_args.get('--container')),
     )
+
+
+def check_carriable(kiwi_args: Sequence[str]) -> None:
+    """
+    :raises KiwiBoxProtocolError: for an argument that the job cannot
+        carry to the box
+    """
+    for argument in kiwi_args:
+        problem = kiwi_arg_problem(argument)
+        if problem:
+            raise KiwiBoxProtocolError(problem)
 
 
 def requested_arch(command_args: Dict[str, Any]) -> str:
@@ -255,7 +270,18 @@ def parse_console(value: Optional[str]) -> str:
 
 
 def parse_kiwi_version(value: Optional[str]) -> str:
-    return checked_text('--kiwi-version', value, r'[0-9][\w.+!-]*', 'a version', '10.2.3')
+    """
+    --kiwi-version, '' when not given
+
+    :raises KiwiBoxRequestError: for a version the box cannot install
+    """
+    if value is None:
+        return ''
+    if kiwi_version_problem(value):
+        raise KiwiBoxRequestError(
+            f"--kiwi-version '{value}' is not a kiwi version: use e.g. 10.2.3"
+        )
+    return value
 
 
 def checked_text(option: str, value: Optional[str], pattern: str, kind: str, example: str) -> str:
@@ -285,9 +311,9 @@ def parse_port(value: Optional[str]) -> int:
     return int(value)
 
 
-def check_shared_path(value: Optional[str]) -> str:
+def shared_path_for_box(value: Optional[str]) -> str:
     """
-    --shared-path as an absolute path, '' when not given
+    --shared-path as the absolute path the box mounts, '' when not given
 
     :raises KiwiBoxRequestError: if it is not an existing directory
         the box can mount at the same path
@@ -308,35 +334,22 @@ def check_shared_path(value: Optional[str]) -> str:
             f"--shared-path '{path}' contains white space, which the box "
             'protocol cannot carry: use a path without it (a symlink works)'
         )
+    problem = custom_mount_problem(path)
+    if problem:
+        raise KiwiBoxRequestError(
+            f'--shared-path {problem}: share a directory below it or elsewhere'
+        )
     return path
 
 
 def check_description(description: str, kiwi_file: str) -> None:
     """
-    :raises KiwiBoxRequestError: if the description dir is missing or
-        has no kiwi file
+    :raises KiwiBoxRequestError: if the description dir is missing,
+        unreadable or has no kiwi file
     """
-    if not os.path.isdir(description):
-        raise KiwiBoxRequestError(
-            f'description directory {description} not found: fix --description'
-        )
-    if not os.access(description, os.R_OK | os.X_OK):
-        raise KiwiBoxRequestError(
-            f'description directory {description} is not readable for this user: '
-            'fix its permissions or use a copy'
-        )
-    if kiwi_file:
-        found = os.path.isfile(os.path.join(description, kiwi_file))
-        wanted = kiwi_file
-    else:
-        found = os.path.isfile(os.path.join(description, 'config.xml')) or \
-            bool(glob.glob(os.path.join(glob.escape(description), '*.kiwi')))
-        wanted = 'config.xml or *.kiwi'
-    if not found:
-        raise KiwiBoxRequestError(
-            f'description directory {description} has no {wanted}: '
-            'point --description at an image description'
-        )
+    problem = description_problem(description, kiwi_file)
+    if problem:
+        raise KiwiBoxRequestError(f'{problem}: point --description at an image description')
 
 
 def check_target_dir(description: str, target_dir: str) -> None:

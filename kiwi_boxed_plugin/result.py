@@ -6,16 +6,30 @@ import os
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import RESULT_CODE, RESULT_LOG
+from kiwi_boxed_plugin.console import RunOutcome
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import KiwiBoxBuildFailedError
-from kiwi_boxed_plugin.helper_process import read_text
+from kiwi_plugin_support.text import read_text
 
 log = logging.getLogger('kiwi')
 
-RESULT_CODE = 'result.code'
-RESULT_LOG = 'result.log'
 # Lines of the log shown when a build failed
 FAILURE_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class BoxRun:
+    """
+    What a runner hands back for judging
+
+    :param RunOutcome outcome: how the box process ended
+    :param float started_at: when the box started (time.time())
+    :param str engine: what ran the box, e.g. 'KVM: ...' or 'podman'
+    """
+    outcome: RunOutcome
+    started_at: float
+    engine: str
 
 
 def clear_stale_result(target_dir: str) -> None:
@@ -48,9 +62,10 @@ class Verdict:
     reason: str
 
 
-def judge(result_code: Optional[str], qemu_exit: int, job_started: bool) -> Verdict:
+def judge(result_code: Optional[str], box_exit: int, job_started: bool) -> Verdict:
     """
-    Success needs all of: result.code present and 0, qemu ended with 0
+    Success needs all of: result.code present and 0, the box process
+    (qemu or the container) ended with 0
     """
     if result_code is None:
         where = 'after the build started' if job_started else 'before the build started'
@@ -58,8 +73,8 @@ def judge(result_code: Optional[str], qemu_exit: int, job_started: bool) -> Verd
     if result_code != '0':
         shown = result_code if result_code.lstrip('-').isdigit() else repr(result_code)
         return Verdict(False, f'the build in the box failed with exit code {shown}')
-    if qemu_exit != 0:
-        return Verdict(False, f'qemu ended with exit code {qemu_exit}')
+    if box_exit != 0:
+        return Verdict(False, f'the box ended with exit code {box_exit}')
     return Verdict(True, 'the build in the box succeeded')
 
 
@@ -98,19 +113,16 @@ def result_files(target_dir: str, started_at: float, own_files: Sequence[str]) -
     return found
 
 
-def finish(
-    target_dir: str, console_log: str, started_at: float, qemu_exit: int,
-    job_started: bool
-) -> Verdict:
+def raise_unless_succeeded(target_dir: str, console_log: str, run: BoxRun) -> None:
     """
     Judge the run; on failure show the tail of the telling log
 
     :raises KiwiBoxBuildFailedError: naming the log to read
     """
-    verdict = judge(read_result_code(target_dir), qemu_exit, job_started)
+    verdict = judge(read_result_code(target_dir), run.outcome.exit_code, run.outcome.job_started)
     if verdict.ok:
-        return verdict
-    telling_log = failure_log(target_dir, console_log, started_at)
+        return
+    telling_log = failure_log(target_dir, console_log, run.started_at)
     lines = tail_lines(telling_log, FAILURE_TAIL_LINES)
     if lines:
         log.error(f'last lines of {telling_log}:')
@@ -119,13 +131,15 @@ def finish(
     raise KiwiBoxBuildFailedError(f'{verdict.reason}: see {telling_log}')
 
 
-def summary_lines(
-    target_dir: str, started_at: float, seconds: float, accelerator: str
-) -> List[str]:
+def summary_lines(target_dir: str, run: BoxRun, seconds: float) -> List[str]:
+    """
+    What a successful run tells the user: its time and engine, the new
+    files, where the log is
+    """
     own = [RESULT_CODE, RESULT_LOG, Defaults.get_console_log_name()]
-    files = result_files(target_dir, started_at, own)
+    files = result_files(target_dir, run.started_at, own)
     minutes, rest = divmod(int(seconds), 60)
-    lines = [f'build in the box done in {minutes}m{rest:02d}s with {accelerator}']
+    lines = [f'build in the box done in {minutes}m{rest:02d}s with {run.engine}']
     lines.append(f'result files in {target_dir}:' if files else f'no new files in {target_dir}')
     lines += [f'  {name}' for name in files]
     lines.append(f'build log: {os.path.join(target_dir, RESULT_LOG)}')

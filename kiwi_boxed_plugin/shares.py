@@ -3,26 +3,31 @@ The host directories a box sees: description, target (bundle) and an
 optional extra path, shared through 9p, virtiofs or sshfs.
 
 Each backend is a context manager that yields the qemu arguments and
-the kernel arguments it needs, and stops its helpers on the way out.
+the parts of the job it needs, and stops its helpers on the way out.
 """
 import base64
 import logging
 import os
 import pwd
-import shutil
 import socket
 import subprocess
 import tempfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from kiwi_boxed_plugin.exceptions import (
-    KiwiBoxRequestError,
-    KiwiBoxShareError,
-    KiwiBoxToolMissingError,
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
+    SSH_IDENTITY_FW_CFG,
+    TAG_BUNDLE,
+    TAG_CUSTOM,
+    TAG_DESCRIPTION,
 )
-from kiwi_boxed_plugin.helper_process import helper_process, read_text
+from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError, KiwiBoxShareError
+from kiwi_boxed_plugin.helper_process import helper_process
+from kiwi_boxed_plugin.qemu import qemu_option_value
+from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
+from kiwi_plugin_support.host import find_program, free_port
+from kiwi_plugin_support.text import read_text
 
 log = logging.getLogger('kiwi')
 
@@ -48,42 +53,26 @@ class Share:
 @dataclass(frozen=True)
 class ShareSetup:
     """
-    What a sharing backend adds to the qemu call and the kernel
-    command line
+    What a sharing backend adds to the qemu call and to the job
 
     :param bool shared_memory: the box memory must be shareable
         (vhost-user devices map it)
-    :param list netdev_options: extra options of the user network
+    :param tuple netdev_options: extra options of the user network
+    :param dict remotes: sshfs: mount tag -> 'user@host:/path'
+    :param int ssh_port: sshfs: the port of the run's sshd
     """
     qemu_args: Tuple[str, ...]
-    kernel_args: Tuple[str, ...]
     shared_memory: bool = False
     netdev_options: Tuple[str, ...] = field(default=())
+    remotes: Dict[str, str] = field(default_factory=dict)
+    ssh_port: int = 0
 
 
 def box_shares(description: str, target_dir: str, shared_path: str) -> List[Share]:
-    shares = [Share('kiwidescription', description), Share('kiwibundle', target_dir)]
+    shares = [Share(TAG_DESCRIPTION, description), Share(TAG_BUNDLE, target_dir)]
     if shared_path:
-        shares.append(Share('custompath', shared_path))
+        shares.append(Share(TAG_CUSTOM, shared_path))
     return shares
-
-
-def common_kernel_args(backend: str, shared_path: str) -> List[str]:
-    """
-    The kernel arguments every backend needs: which one, and where the
-    extra path goes in the box
-    """
-    arguments = [f'sharing_backend=_{backend}_']
-    if shared_path:
-        arguments.append(f'custom_mount=_{shared_path}_')
-    return arguments
-
-
-def qemu_option_value(value: str) -> str:
-    """
-    A value for a qemu -option key=value list: commas are doubled
-    """
-    return value.replace(',', ',,')
 
 
 def fuse_option_value(value: str) -> str:
@@ -110,32 +99,40 @@ def ninep_qemu_args(shares: Sequence[Share], bus: str) -> List[str]:
 
 
 @contextmanager
-def ninep_sharing(
-    shares: Sequence[Share], bus: str, shared_path: str
-) -> Iterator[ShareSetup]:
+def ninep_sharing(shares: Sequence[Share], bus: str) -> Iterator[ShareSetup]:
     """
     9p needs no helper: qemu serves the directories itself
     """
-    yield ShareSetup(
-        qemu_args=tuple(ninep_qemu_args(shares, bus)),
-        kernel_args=tuple(common_kernel_args('9p', shared_path))
-    )
+    yield ShareSetup(qemu_args=tuple(ninep_qemu_args(shares, bus)))
 
 
 def find_virtiofsd() -> str:
     """
-    :raises KiwiBoxToolMissingError: naming what to install
+    :raises KiwiPluginToolMissingError: naming what to install
     """
-    found = shutil.which('virtiofsd')
-    if found:
-        return found
-    for location in VIRTIOFSD_LOCATIONS:
-        if os.access(location, os.X_OK):
-            return location
-    raise KiwiBoxToolMissingError(
-        'virtiofsd not found for --virtiofs-sharing: install it (Debian 12: '
-        'qemu-system-common, newer: virtiofsd) or use --9p-sharing'
-    )
+    try:
+        return find_program(
+            'virtiofsd', 'virtiofsd (Debian 12: qemu-system-common), or use --9p-sharing',
+            'for --virtiofs-sharing'
+        )
+    except KiwiPluginToolMissingError:
+        for location in VIRTIOFSD_LOCATIONS:
+            if os.access(location, os.X_OK):
+                return location
+        raise
+
+
+def check_backend_tools(backend: str) -> None:
+    """
+    Fail before any download if the backend's host tools are missing
+
+    :raises KiwiPluginToolMissingError: naming what to install
+    """
+    if backend == 'virtiofs':
+        find_virtiofsd()
+    elif backend == 'sshfs':
+        find_program('sshd', 'openssh-server', 'for --sshfs-sharing')
+        find_program('ssh-keygen', 'openssh-client', 'for --sshfs-sharing')
 
 
 def virtiofsd_argv(binary: str, help_text: str, descriptor: int, source: str) -> List[str]:
@@ -165,7 +162,7 @@ def virtiofs_qemu_args(tag: str, socket_path: str, bus: str) -> List[str]:
 
 @contextmanager
 def virtiofs_sharing(
-    shares: Sequence[Share], bus: str, shared_path: str, runtime_dir: str
+    shares: Sequence[Share], bus: str, runtime_dir: str
 ) -> Iterator[ShareSetup]:
     """
     One virtiofsd per share, each serving a socket of runtime_dir
@@ -191,11 +188,7 @@ def virtiofs_sharing(
                 pass_fds=[listener.fileno()]
             ))
             qemu_args += virtiofs_qemu_args(share.tag, socket_path, bus)
-        yield ShareSetup(
-            qemu_args=tuple(qemu_args),
-            kernel_args=tuple(common_kernel_args('virtiofs', shared_path)),
-            shared_memory=True
-        )
+        yield ShareSetup(qemu_args=tuple(qemu_args), shared_memory=True)
 
 
 @dataclass(frozen=True)
@@ -239,30 +232,17 @@ def is_base64(text: str) -> bool:
     return True
 
 
-def sshfs_kernel_args(
-    shares: Sequence[Share], link_dir: str, user: str, port: int,
-    shared_path: str, login_key: 'LoginKey | None'
-) -> List[str]:
+def sshfs_remotes(shares: Sequence[Share], link_dir: str, user: str) -> Dict[str, str]:
     """
     The box mounts user@10.0.2.2:<link>/ for each share; the links in
     the run's private dir point at the real paths, so paths with white
     space or quotes never reach the command line. The trailing slash
     makes the server follow the link: sshfs checks its root with lstat.
     """
-    host_names = {
-        'kiwidescription': 'host_kiwidescription', 'kiwibundle': 'host_kiwibundle',
-        'custompath': 'host_custompath'
+    return {
+        share.tag: f'{user}@{HOST_FROM_BOX}:{os.path.join(link_dir, share.tag)}/'
+        for share in shares
     }
-    arguments = common_kernel_args('sshfs', shared_path)
-    for share in shares:
-        arguments.append(
-            f'{host_names[share.tag]}=_{user}@{HOST_FROM_BOX}:'
-            f'{os.path.join(link_dir, share.tag)}/_'
-        )
-    arguments.append(f'kiwi_ssh_port=_{port}_')
-    if login_key:
-        arguments += [f'ssh_key=_{login_key.key}_', f'ssh_key_type=_{login_key.key_type}_']
-    return arguments
 
 
 def sshd_config(runtime_dir: str, port: int, user: str) -> str:
@@ -292,28 +272,6 @@ def sshd_config(runtime_dir: str, port: int, user: str) -> str:
     ])
 
 
-def find_program(name: str, package: str, purpose: str) -> str:
-    """
-    :raises KiwiBoxToolMissingError: naming the package to install
-    """
-    search = os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin', '/sbin'])
-    found = shutil.which(name, path=search)
-    if not found:
-        raise KiwiBoxToolMissingError(
-            f'{name} not found, needed {purpose}: install {package}'
-        )
-    return os.path.abspath(found)
-
-
-def free_port() -> int:
-    """
-    A port of 127.0.0.1 that is free right now
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
 def port_attempts(requested: int, pick: Callable[[], int]) -> List[int]:
     """
     The ports to try for the run's sshd: the one the user asked for,
@@ -334,8 +292,8 @@ def generate_key(ssh_keygen: str, path: str) -> None:
 
 @contextmanager
 def sshfs_sharing(
-    shares: Sequence[Share], shared_path: str, runtime_dir: str,
-    requested_port: int, login_key: 'LoginKey | None'
+    shares: Sequence[Share], runtime_dir: str, requested_port: int,
+    login_key: Optional[LoginKey]
 ) -> Iterator[ShareSetup]:
     """
     An sshd of the invoking user on 127.0.0.1, authorizing only a key
@@ -374,15 +332,13 @@ def sshfs_sharing(
         yield ShareSetup(
             qemu_args=(
                 '-fw_cfg',
-                'name=opt/org.kiwi.boxed/ssh_identity,'
-                f'file={qemu_option_value(identity)}'
+                f'name={SSH_IDENTITY_FW_CFG},file={qemu_option_value(identity)}'
             ),
-            kernel_args=tuple(sshfs_kernel_args(
-                shares, link_dir, user, port, shared_path, login_key
-            )),
             netdev_options=(
                 (f'hostfwd=tcp:127.0.0.1:{login_port}-:22',) if login_key else ()
-            )
+            ),
+            remotes=sshfs_remotes(shares, link_dir, user),
+            ssh_port=port
         )
 
 
@@ -437,17 +393,17 @@ def private_runtime_dir() -> Iterator[str]:
 
 @contextmanager
 def open_sharing(
-    backend: str, shares: Sequence[Share], bus: str, shared_path: str,
-    runtime_dir: str, ssh_port: int = 0, login_key: 'LoginKey | None' = None
+    backend: str, shares: Sequence[Share], bus: str, runtime_dir: str,
+    ssh_port: int = 0, login_key: Optional[LoginKey] = None
 ) -> Iterator[ShareSetup]:
     """
     Share the directories with the chosen backend for the with-block
     """
     if backend == 'virtiofs':
-        sharing = virtiofs_sharing(shares, bus, shared_path, runtime_dir)
+        sharing = virtiofs_sharing(shares, bus, runtime_dir)
     elif backend == 'sshfs':
-        sharing = sshfs_sharing(shares, shared_path, runtime_dir, ssh_port, login_key)
+        sharing = sshfs_sharing(shares, runtime_dir, ssh_port, login_key)
     else:
-        sharing = ninep_sharing(shares, bus, shared_path)
+        sharing = ninep_sharing(shares, bus)
     with sharing as setup:
         yield setup

@@ -14,23 +14,30 @@ Every external program is called with an argument list, never a shell.
 """
 import collections
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, BinaryIO, Callable, Deque, Dict, List, Optional, Tuple
 
-AGENT = 'kiwi-box-agent'
+if TYPE_CHECKING:
+    from kiwi_boxed_plugin.agent import kiwi_box_protocol as protocol
+else:
+    try:
+        # in the box the protocol module is installed beside this script
+        import kiwi_box_protocol as protocol
+    except ImportError:
+        # on the host, for the tests: a module of the plugin
+        from kiwi_boxed_plugin.agent import kiwi_box_protocol as protocol
 
-DESCRIPTION_DIR = '/description'
-BUNDLE_DIR = '/bundle'
-RESULT_DIR = '/result'
-RESULT_CODE = os.path.join(BUNDLE_DIR, 'result.code')
-RESULT_LOG = os.path.join(BUNDLE_DIR, 'result.log')
-KERNEL_CMDLINE = '/proc/cmdline'
-CONTAINER_CMDLINE = '/container.cmdline'
+# The protocol's words as the agent uses them
+BoxJob = protocol.BoxJob
+Share = protocol.Share
+DESCRIPTION_DIR = protocol.DESCRIPTION_DIR
+BUNDLE_DIR = protocol.BUNDLE_DIR
+RESULT_DIR = protocol.RESULT_DIR
+RESULT_CODE = protocol.bundle_path(protocol.RESULT_CODE)
+RESULT_LOG = protocol.bundle_path(protocol.RESULT_LOG)
 BOXROOT = os.path.join(DESCRIPTION_DIR, 'boxroot')
 BOXPROFILE = '/etc/boxprofile'
 
@@ -40,12 +47,10 @@ KIWI_VENV = '/opt/kiwi'
 KIWI_NG = os.path.join(KIWI_VENV, 'bin', 'kiwi-ng')
 KIWI_PIP = os.path.join(KIWI_VENV, 'bin', 'pip')
 
-SSH_IDENTITY_FW_CFG = (
-    '/sys/firmware/qemu_fw_cfg/by_name/opt/org.kiwi.boxed/ssh_identity/raw'
-)
+SSH_IDENTITY_FW_CFG = f'/sys/firmware/qemu_fw_cfg/by_name/{protocol.SSH_IDENTITY_FW_CFG}/raw'
 SSH_IDENTITY = '/run/kiwi-box/ssh_identity'
-
-BACKENDS = ('9p', 'virtiofs', 'sshfs')
+# the port of the host's sshd when the job names none
+DEFAULT_SSH_PORT = 22
 
 # Kernel modules per backend. They are in the initrd as well, loading
 # them here covers boxes whose initrd did not load them.
@@ -54,6 +59,8 @@ BACKEND_MODULES = {
     'virtiofs': ('virtiofs',),
     'sshfs': ('fuse', 'qemu_fw_cfg'),
 }
+# A VM job that names no backend is shared through 9p
+DEFAULT_BACKEND = '9p'
 
 # 9p moves data in chunks of msize bytes: the default (8 KiB) gives a
 # third of the throughput of 512000 (measured in the box: 315 vs 210
@@ -67,188 +74,12 @@ SSHFS_RETRY_SECONDS = 3
 # lines of kiwi's output kept for result.log when kiwi logs nothing
 KIWI_TAIL_LINES = 40
 
-RESERVED_PATHS = (
-    '/', DESCRIPTION_DIR, BUNDLE_DIR, RESULT_DIR, '/proc', '/sys', '/dev',
-    '/run', '/etc', '/usr', '/boot', '/var', '/tmp', '/root', '/opt'
-)
-
 
 class AgentError(Exception):
     """
     Raised when the agent cannot do its part of the job; the message is
     one line saying what failed
     """
-
-
-@dataclass(frozen=True)
-class Share:
-    """
-    A host directory that the box mounts
-
-    :param str tag: mount tag of 9p/virtiofs, e.g. 'kiwibundle'
-    :param str target: where it is mounted in the box
-    :param str remote: for sshfs, 'user@host:/path' on the host
-    """
-    tag: str
-    target: str
-    remote: str = ''
-
-
-@dataclass(frozen=True)
-class BoxJob:
-    """
-    The job of one box run, as given on the command line
-    """
-    kiwi_args: Tuple[str, ...]
-    sharing_backend: str = '9p'
-    no_halt: bool = False
-    kiwi_version: str = ''
-    custom_mount: str = ''
-    ssh_port: int = 22
-    ssh_key: str = ''
-    ssh_key_type: str = ''
-    remotes: Dict[str, str] = field(default_factory=dict)
-
-    @property
-    def shares(self) -> List[Share]:
-        """
-        The shares in mount order: the bundle first, because it is the
-        channel that reports every later failure
-        """
-        wanted = [('kiwibundle', BUNDLE_DIR), ('kiwidescription', DESCRIPTION_DIR)]
-        if self.custom_mount:
-            wanted.append(('custompath', self.custom_mount))
-        return [
-            Share(tag, target, self.remotes.get(tag, '')) for tag, target in wanted
-        ]
-
-
-def unmark(value: str) -> str:
-    """
-    Strip the '_..._' marks the protocol puts around values
-    """
-    if len(value) >= 2 and value.startswith('_') and value.endswith('_'):
-        return value[1:-1]
-    return value
-
-
-def split_cmdline(text: str) -> Tuple[List[str], Dict[str, str], List[str]]:
-    """
-    Split a box command line into kiwi's arguments and the other words
-
-    kiwi's arguments are the text between the first pair of '"', which
-    must follow 'kiwi='; they are split on white space, never evaluated.
-
-    :return: kiwi arguments, key=value parameters (marks removed) and
-        flags (words without '=')
-    :raises AgentError: if there is no kiwi="..." or it is not closed
-    """
-    opening = text.find('"')
-    closing = text.find('"', opening + 1) if opening >= 0 else -1
-    if opening < 0 or not text[:opening].endswith('kiwi='):
-        raise AgentError('the command line carries no kiwi="..." job')
-    if closing < 0:
-        raise AgentError('the kiwi="..." job on the command line is not closed')
-    kiwi_args = text[opening + 1:closing].split()
-    rest = text[:opening - len('kiwi=')] + ' ' + text[closing + 1:]
-    parameters: Dict[str, str] = {}
-    flags: List[str] = []
-    for word in rest.split():
-        if '=' in word:
-            key, value = word.split('=', 1)
-            parameters[key] = unmark(value)
-        else:
-            flags.append(word)
-    return kiwi_args, parameters, flags
-
-
-def parse_cmdline(text: str) -> BoxJob:
-    """
-    Turn a box command line into the job it describes
-
-    :raises AgentError: naming the first problem found
-    """
-    kiwi_args, parameters, flags = split_cmdline(text)
-    check_kiwi_args(kiwi_args)
-    backend = parameters.get('sharing_backend', '9p') or '9p'
-    if backend not in BACKENDS:
-        raise AgentError(
-            f"unknown sharing_backend '{backend}': expected one of {', '.join(BACKENDS)}"
-        )
-    kiwi_version = parameters.get('kiwi_version', '')
-    if kiwi_version and not re.fullmatch(r'\d+(\.\d+)*([a-z0-9.+-]*)', kiwi_version):
-        raise AgentError(f"kiwi_version '{kiwi_version}' is not a version number")
-    custom_mount = parameters.get('custom_mount', '')
-    if custom_mount:
-        custom_mount = check_custom_mount(custom_mount)
-    port_text = parameters.get('kiwi_ssh_port', '22')
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise AgentError(f"kiwi_ssh_port '{port_text}' is not a port number")
-    remotes = {
-        tag: parameters[f'host_{tag}']
-        for tag in ('kiwidescription', 'kiwibundle', 'custompath')
-        if parameters.get(f'host_{tag}')
-    }
-    job = BoxJob(
-        kiwi_args=tuple(kiwi_args),
-        sharing_backend=backend,
-        no_halt='kiwi-no-halt' in flags,
-        kiwi_version=kiwi_version,
-        custom_mount=custom_mount,
-        ssh_port=int(port_text),
-        ssh_key=parameters.get('ssh_key', ''),
-        ssh_key_type=parameters.get('ssh_key_type', ''),
-        remotes=remotes,
-    )
-    if backend == 'sshfs':
-        for share in job.shares:
-            if not re.fullmatch(r'[^@\s]+@[^:\s]+:/\S*', share.remote):
-                raise AgentError(
-                    f"sshfs needs host_{share.tag}=_user@host:/path_ on the command line"
-                )
-    return job
-
-
-def check_kiwi_args(kiwi_args: Sequence[str]) -> None:
-    """
-    :raises AgentError: if the arguments are not a 'system build' or
-        name a directory that the agent sets itself
-    """
-    if not kiwi_args:
-        raise AgentError('the kiwi="..." job on the command line is empty')
-    # global options before the command may take values ('--type tbz'),
-    # so the command is found as the adjacent words, not by position
-    pairs = zip(kiwi_args, kiwi_args[1:])
-    if ('system', 'build') not in pairs:
-        raise AgentError(
-            f"the kiwi job must be 'system build', got: {' '.join(kiwi_args)}"
-        )
-    for arg in kiwi_args:
-        name = arg.split('=', 1)[0]
-        if name in ('--description', '--target-dir', '--logfile'):
-            raise AgentError(f"the kiwi job must not set {name}: the box sets it")
-
-
-def check_custom_mount(path: str) -> str:
-    """
-    :return: the normalized absolute path of the extra share
-    :raises AgentError: if it is relative or would hide a box directory
-    """
-    if not path.startswith('/'):
-        raise AgentError(f"custom_mount '{path}' is not an absolute path")
-    normalized = os.path.normpath(path)
-    if normalized.startswith('//'):
-        normalized = normalized[1:]
-    for reserved in RESERVED_PATHS:
-        if normalized == reserved or (
-            reserved in (DESCRIPTION_DIR, BUNDLE_DIR, RESULT_DIR)
-            and normalized.startswith(reserved + '/')
-        ):
-            raise AgentError(
-                f"custom_mount '{path}' would hide the box's {reserved}: "
-                f"share another path"
-            )
-    return normalized
 
 
 def ninep_options(share: Share) -> str:
@@ -260,7 +91,7 @@ def ninep_options(share: Share) -> str:
     host sees every write, result.code above all, even if the box is
     killed.
     """
-    if share.tag == 'kiwidescription':
+    if share.tag == protocol.TAG_DESCRIPTION:
         return NINEP_OPTIONS + ',cache=loose'
     return NINEP_OPTIONS
 
@@ -269,13 +100,14 @@ def mount_argv(job: BoxJob, share: Share) -> List[str]:
     """
     The command that mounts one share for the job's backend
     """
-    if job.sharing_backend == '9p':
+    backend = job_backend(job)
+    if backend == '9p':
         return ['mount', '-t', '9p', '-o', ninep_options(share), share.tag, share.target]
-    if job.sharing_backend == 'virtiofs':
+    if backend == 'virtiofs':
         return ['mount', '-t', 'virtiofs', share.tag, share.target]
     options = ','.join([
         f'IdentityFile={SSH_IDENTITY}',
-        f'port={job.ssh_port}',
+        f'port={job.ssh_port or DEFAULT_SSH_PORT}',
         'StrictHostKeyChecking=no',
         'UserKnownHostsFile=/dev/null',
         # a dropped connection must not fail a build of many minutes
@@ -284,6 +116,13 @@ def mount_argv(job: BoxJob, share: Share) -> List[str]:
         'ServerAliveCountMax=3',
     ])
     return ['sshfs', '-o', options, share.remote, share.target]
+
+
+def job_backend(job: BoxJob) -> str:
+    """
+    The backend that shares the job's directories with a box VM
+    """
+    return job.sharing_backend or DEFAULT_BACKEND
 
 
 def kiwi_build_argv(job: BoxJob) -> List[str]:
@@ -358,9 +197,18 @@ class Console:
             pass
 
     def say(self, message: str) -> None:
-        line = f'{AGENT}: {message}'
+        """
+        Report on the console and in result.log
+        """
+        line = f'{protocol.AGENT_NAME}: {message}'
         self.echo(line.encode() + b'\n')
         self.write_log(line + '\n')
+
+    def show(self, message: str) -> None:
+        """
+        Report on the console only
+        """
+        self.echo(f'{protocol.AGENT_NAME}: {message}\n'.encode())
 
     def write_log(self, text: str) -> None:
         """
@@ -373,7 +221,7 @@ class Console:
             with open(self.log_path, 'a') as log:
                 log.write(text)
         except OSError as issue:
-            self.echo(f'{AGENT}: cannot write {self.log_path}: {issue}\n'.encode())
+            self.show(f'cannot write {self.log_path}: {issue}')
 
 
 class Agent:
@@ -392,6 +240,7 @@ class Agent:
         self.in_container = in_container
         self.console = console
         self.run = run
+        self.backend = job_backend(job)
         self.mounted: List[str] = []
 
     def execute(self) -> int:
@@ -402,7 +251,7 @@ class Agent:
         """
         if not self.in_container:
             self.load_modules()
-            if self.job.sharing_backend == 'sshfs':
+            if self.backend == 'sshfs':
                 self.wait_for_network(required=True)
                 self.fetch_ssh_identity()
             self.mount(self.job.shares[0])
@@ -411,11 +260,11 @@ class Agent:
             if not self.in_container:
                 for share in self.job.shares[1:]:
                     self.mount(share)
-                if self.job.sharing_backend != 'sshfs':
+                if self.backend != 'sshfs':
                     self.wait_for_network(required=bool(self.job.kiwi_version))
             self.authorize_ssh_key()
             environment = self.prepare()
-            self.console.say('job started')
+            self.console.say(protocol.JOB_STARTED)
             if self.job.kiwi_version:
                 self.install_kiwi(environment)
             return self.build(environment)
@@ -424,7 +273,7 @@ class Agent:
             return 1
 
     def load_modules(self) -> None:
-        for module in BACKEND_MODULES[self.job.sharing_backend]:
+        for module in BACKEND_MODULES[self.backend]:
             self.run(['modprobe', '-q', module], check=False)
 
     def wait_for_network(self, required: bool) -> None:
@@ -463,7 +312,7 @@ class Agent:
     def mount(self, share: Share) -> None:
         os.makedirs(share.target, exist_ok=True)
         argv = mount_argv(self.job, share)
-        attempts = SSHFS_ATTEMPTS if self.job.sharing_backend == 'sshfs' else 1
+        attempts = SSHFS_ATTEMPTS if self.backend == 'sshfs' else 1
         for attempt in range(1, attempts + 1):
             done = self.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             if done.returncode == 0:
@@ -473,7 +322,7 @@ class Agent:
                 time.sleep(SSHFS_RETRY_SECONDS)
         reason = done.stdout.decode('utf-8', 'replace').strip().replace('\n', ' ')
         raise AgentError(
-            f'cannot mount share {share.tag} ({self.job.sharing_backend}) '
+            f'cannot mount share {share.tag} ({self.backend}) '
             f'at {share.target}: {reason or "exit code " + str(done.returncode)}'
         )
 
@@ -597,8 +446,8 @@ class Agent:
             try:
                 write_text(RESULT_CODE, f'{code}\n')
             except OSError as issue:
-                self.console.echo(f'{AGENT}: cannot write {RESULT_CODE}: {issue}\n'.encode())
-        self.console.echo(f'{AGENT}: job finished with exit code {code}\n'.encode())
+                self.console.show(f'cannot write {RESULT_CODE}: {issue}')
+        self.console.show(f'job finished with exit code {code}')
         if self.job.no_halt:
             return
         os.sync()
@@ -624,10 +473,10 @@ def read_cmdline() -> Tuple[str, bool]:
     """
     :return: the job's command line and whether the box is a container
     """
-    if os.path.exists(CONTAINER_CMDLINE):
-        with open(CONTAINER_CMDLINE) as handle:
+    if os.path.exists(protocol.CONTAINER_CMDLINE):
+        with open(protocol.CONTAINER_CMDLINE) as handle:
             return handle.read(), True
-    with open(KERNEL_CMDLINE) as handle:
+    with open(protocol.KERNEL_CMDLINE) as handle:
         return handle.read(), False
 
 
@@ -653,17 +502,17 @@ def open_console(in_container: bool) -> Optional[BinaryIO]:
 def main() -> int:
     text, in_container = read_cmdline()
     console = Console(open_console(in_container))
-    if 'kiwi=' not in text:
+    if not protocol.has_job(text):
         # a box booted by hand, for a look inside: stay out of the way
         console.say('no kiwi job on the command line, nothing to do')
         return 0
     # a container ends with its command; only a VM powers off
-    halt = 'kiwi-no-halt' not in text.split() and not in_container
+    halt = not protocol.no_halt_requested(text) and not in_container
     try:
-        job = parse_cmdline(text)
-    except AgentError as issue:
+        job = protocol.parse_job(text)
+    except protocol.ProtocolError as issue:
         console.say(f'error: {issue}')
-        console.echo(f'{AGENT}: job finished with exit code 2\n'.encode())
+        console.show('job finished with exit code 2')
         if halt:
             power_off()
         return 2

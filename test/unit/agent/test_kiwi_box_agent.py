@@ -4,10 +4,12 @@ import pytest
 
 from kiwi_boxed_plugin.agent import kiwi_box_agent as agent
 from kiwi_boxed_plugin.agent.kiwi_box_agent import (
-    AgentError, BoxJob, Share, check_custom_mount, has_default_route,
-    kiwi_build_argv, kiwi_bundle_argv, kiwi_install_argv, mount_argv,
-    parse_cmdline, parse_environment, split_cmdline, unmark,
+    AgentError, has_default_route, kiwi_build_argv, kiwi_bundle_argv, kiwi_install_argv,
+    mount_argv, parse_environment,
 )
+from kiwi_boxed_plugin.agent import kiwi_box_protocol as protocol
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import BoxJob, Share
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import parse_job as parse_cmdline
 
 BASE = 'root=/dev/vda1 rw quiet console=hvc0 '
 JOB = 'kiwi="--debug --type tbz system build --allow-existing-root"'
@@ -16,155 +18,6 @@ SSHFS_REMOTES = (
     ' host_kiwidescription=_joe@10.0.2.2:/home/joe/desc_'
     ' host_kiwibundle=_joe@10.0.2.2:/home/joe/out_'
 )
-
-
-class TestUnmark:
-    @pytest.mark.parametrize('value, expected', [
-        ('_9p_', '9p'), ('9p', '9p'), ('_', '_'), ('__', ''), ('_a', '_a'),
-        ('a_', 'a_'), ('_a_b_', 'a_b'), ('', ''),
-    ])
-    def test_unmark(self, value, expected):
-        assert unmark(value) == expected
-
-
-class TestSplitCmdline:
-    def test_splits_kiwi_arguments_on_white_space(self):
-        args, parameters, flags = split_cmdline(
-            BASE + 'kiwi="  --debug\tsystem  build  " kiwi-no-halt sharing_backend=_9p_'
-        )
-        assert args == ['--debug', 'system', 'build']
-        assert parameters == {
-            'root': '/dev/vda1', 'console': 'hvc0', 'sharing_backend': '9p'
-        }
-        assert flags == ['rw', 'quiet', 'kiwi-no-halt']
-
-    def test_shell_syntax_is_kept_as_text(self):
-        args, _, _ = split_cmdline(
-            'kiwi="system build --profile $(reboot) --type `id`;rm" x=1'
-        )
-        assert args == ['system', 'build', '--profile', '$(reboot)', '--type', '`id`;rm']
-
-    def test_only_the_first_pair_of_quotes_counts(self):
-        args, parameters, flags = split_cmdline(
-            'kiwi="system build" note="a b"'
-        )
-        assert args == ['system', 'build']
-        assert parameters == {'note': '"a'}
-        assert flags == ['b"']
-
-    def test_words_around_the_job_are_parameters(self):
-        _, parameters, _ = split_cmdline('a=1 kiwi="system build"b=2 c=_3_')
-        assert parameters == {'a': '1', 'b': '2', 'c': '3'}
-
-    def test_value_with_equals_sign(self):
-        _, parameters, _ = split_cmdline('kiwi="system build" ssh_key=_AAAA+b/c==_')
-        assert parameters['ssh_key'] == 'AAAA+b/c=='
-
-    @pytest.mark.parametrize('text, reason', [
-        ('root=/dev/vda1', 'carries no kiwi='),
-        ('root="/dev/vda1" kiwi="system build"', 'carries no kiwi='),
-        ('kiwi="system build', 'is not closed'),
-        ('kiwi=system build', 'carries no kiwi='),
-    ])
-    def test_malformed(self, text, reason):
-        with pytest.raises(AgentError, match=reason):
-            split_cmdline(text)
-
-
-class TestParseCmdline:
-    def test_defaults(self):
-        job = parse_cmdline(BASE + JOB)
-        assert job == BoxJob(
-            kiwi_args=('--debug', '--type', 'tbz', 'system', 'build', '--allow-existing-root')
-        )
-        assert job.sharing_backend == '9p'
-        assert not job.no_halt
-        assert [share.target for share in job.shares] == ['/bundle', '/description']
-
-    def test_every_parameter(self):
-        job = parse_cmdline(
-            BASE + JOB + ' kiwi-no-halt kiwi_version=_9.24.61_ custom_mount=_/srv/repo/_'
-            ' sharing_backend=_sshfs_ ssh_key=_AAAAC3Nza_ ssh_key_type=_ssh-ed25519_'
-            ' kiwi_ssh_port=_40022_' + SSHFS_REMOTES
-            + ' host_custompath=_joe@10.0.2.2:/srv/repo_'
-        )
-        assert job.no_halt
-        assert job.kiwi_version == '9.24.61'
-        assert job.custom_mount == '/srv/repo'
-        assert job.sharing_backend == 'sshfs'
-        assert job.ssh_port == 40022
-        assert (job.ssh_key, job.ssh_key_type) == ('AAAAC3Nza', 'ssh-ed25519')
-        assert job.shares == [
-            Share('kiwibundle', '/bundle', 'joe@10.0.2.2:/home/joe/out'),
-            Share('kiwidescription', '/description', 'joe@10.0.2.2:/home/joe/desc'),
-            Share('custompath', '/srv/repo', 'joe@10.0.2.2:/srv/repo'),
-        ]
-
-    def test_kiwi_no_halt_inside_the_job_is_not_the_flag(self):
-        job = parse_cmdline('kiwi="system build --profile kiwi-no-halt"')
-        assert not job.no_halt
-
-    @pytest.mark.parametrize('backend', ['9p', 'virtiofs'])
-    def test_backends(self, backend):
-        assert parse_cmdline(JOB + f' sharing_backend=_{backend}_').sharing_backend == backend
-
-    @pytest.mark.parametrize('extra, reason', [
-        (' sharing_backend=_nfs_', "unknown sharing_backend 'nfs'"),
-        (' kiwi_version=_10;reboot_', 'not a version number'),
-        (' kiwi_version=_latest_', 'not a version number'),
-        (' kiwi_ssh_port=_0_', 'not a port number'),
-        (' kiwi_ssh_port=_65536_', 'not a port number'),
-        (' kiwi_ssh_port=_22x_', 'not a port number'),
-        (' custom_mount=_relative/path_', 'not an absolute path'),
-        (' custom_mount=_/bundle/sub_', "hide the box's /bundle"),
-        (' sharing_backend=_sshfs_', 'host_kiwibundle=_user@host:/path_'),
-        (' sharing_backend=_sshfs_ host_kiwibundle=_10.0.2.2:/out_',
-         'host_kiwibundle=_user@host:/path_'),
-        (' sharing_backend=_sshfs_ host_kiwibundle=_joe@10.0.2.2:/out_',
-         'host_kiwidescription=_user@host:/path_'),
-        (' sharing_backend=_sshfs_ custom_mount=_/srv_' + SSHFS_REMOTES,
-         'host_custompath=_user@host:/path_'),
-    ])
-    def test_rejected(self, extra, reason):
-        with pytest.raises(AgentError, match=reason):
-            parse_cmdline(BASE + JOB + extra)
-
-    @pytest.mark.parametrize('version', ['10.3.11', '9.24.61', '10.0.0rc1', '10.2.post1'])
-    def test_versions(self, version):
-        assert parse_cmdline(JOB + f' kiwi_version=_{version}_').kiwi_version == version
-
-
-class TestCheckKiwiArgs:
-    @pytest.mark.parametrize('job, reason', [
-        ('kiwi=""', 'is empty'),
-        ('kiwi="   "', 'is empty'),
-        ('kiwi="system create --root /x"', "must be 'system build'"),
-        ('kiwi="--type tbz image info"', "must be 'system build'"),
-        ('kiwi="system build --description /x"', 'must not set --description'),
-        ('kiwi="system build --target-dir=/x"', 'must not set --target-dir'),
-        ('kiwi="--logfile /x system build"', 'must not set --logfile'),
-    ])
-    def test_rejected(self, job, reason):
-        with pytest.raises(AgentError, match=reason):
-            parse_cmdline(job)
-
-
-class TestCheckCustomMount:
-    @pytest.mark.parametrize('path, expected', [
-        ('/srv/repo', '/srv/repo'), ('/srv/repo/', '/srv/repo'),
-        ('//srv//repo', '/srv/repo'), ('/home/joe/x', '/home/joe/x'),
-        ('/var/lib/repo', '/var/lib/repo'), ('/descriptions', '/descriptions'),
-    ])
-    def test_accepted(self, path, expected):
-        assert check_custom_mount(path) == expected
-
-    @pytest.mark.parametrize('path', [
-        '/', '/description', '/bundle', '/result', '/result/x', '/description/a',
-        '/proc', '/etc', '/usr', '/opt', '/srv/../etc', '/tmp', '/run', '/root',
-    ])
-    def test_rejected(self, path):
-        with pytest.raises(AgentError, match='would hide'):
-            check_custom_mount(path)
 
 
 class TestMountArgv:
@@ -353,8 +206,8 @@ class TestMain:
         The box's command line file and the power-offs asked for; a VM
         unless the test writes /container.cmdline
         """
-        monkeypatch.setattr(agent, 'CONTAINER_CMDLINE', str(tmp_path / 'container.cmdline'))
-        monkeypatch.setattr(agent, 'KERNEL_CMDLINE', str(tmp_path / 'cmdline'))
+        monkeypatch.setattr(protocol, 'CONTAINER_CMDLINE', str(tmp_path / 'container.cmdline'))
+        monkeypatch.setattr(protocol, 'KERNEL_CMDLINE', str(tmp_path / 'cmdline'))
         monkeypatch.setattr(agent, 'open_console', lambda in_container: None)
         halts = []
         monkeypatch.setattr(agent, 'power_off', lambda: halts.append(True))

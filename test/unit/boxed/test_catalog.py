@@ -60,7 +60,7 @@ def write_catalog(tmp_path, boxes, name='catalog.yml'):
 class TestPackagedCatalog:
     def test_lists_the_published_boxes(self):
         catalog = BoxCatalog(user_candidates=[])
-        assert {name: catalog.get(name).arch_names for name in catalog.names()} == PUBLISHED
+        assert {name: catalog.get(name).arch_names for name in catalog.boxes} == PUBLISHED
         for box in catalog.boxes.values():
             assert (box.mem_mb, box.processors, box.console) == (8096, 4, 'hvc0')
             for arch in box.arches:
@@ -94,7 +94,7 @@ class TestUserCatalog:
         missing = str(tmp_path / 'missing.yml')
         catalog = BoxCatalog(user_candidates=[missing, first, second])
         assert catalog.user_file == first
-        assert 'one' in catalog.names() and 'two' not in catalog.names()
+        assert 'one' in catalog.boxes and 'two' not in catalog.boxes
 
     def test_candidates_never_include_the_current_directory(self, monkeypatch, tmp_path):
         monkeypatch.setenv('KIWI_BOXED_PLUGIN_CFG', '/some/catalog.yml')

@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from kiwi_boxed_plugin.catalog import Box, BoxArch
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import ProtocolError, parse_job
+from kiwi_boxed_plugin.catalog import Box
 from kiwi_boxed_plugin.container import (
     AGENT_COMMAND,
     KEEPER_COMMAND,
@@ -16,7 +17,6 @@ from kiwi_boxed_plugin.container import (
     ContainerMount,
     Podman,
     check_container_arch,
-    check_shared_path,
     container_cmdline,
     container_mounts,
     container_name,
@@ -31,24 +31,15 @@ from kiwi_boxed_plugin.container import (
     shared_kiwi_cache,
     wait_args,
 )
+from kiwi_boxed_plugin.console import RunOutcome
 from kiwi_boxed_plugin.exceptions import (
-    KiwiBoxBuildFailedError,
     KiwiBoxContainerError,
     KiwiBoxContainerImageError,
     KiwiBoxContainerRootError,
-    KiwiBoxProtocolError,
-    KiwiBoxToolMissingError,
 )
-from kiwi_boxed_plugin.request import build_request
-from kiwi_boxed_plugin.run import RunOutcome
-from test_request import command_args, global_args
+from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 
 IMAGE = 'localhost/kiwi-boxes/debian:latest'
-ARCH = BoxArch(
-    name='x86_64', cmdline=('root=/dev/vda1',), source='file:///box', packages_file='p',
-    boxfiles=('K.tar.xz', 'S.qcow2'), container=IMAGE, use_initrd=True
-)
-BOX = Box('debian', 4096, 2, 'hvc0', (ARCH,), 'test')
 PODMAN = ['/usr/bin/podman']
 
 
@@ -64,20 +55,13 @@ def parse_mount(option):
 
 
 @pytest.fixture
-def request_of(tmp_path):
-    description = tmp_path / 'my desc, "quoted" $(touch X)'
-    description.mkdir()
-    (description / 'config.xml').write_text('<image/>')
-
-    def make(global_options=None, **options):
-        return build_request(command_args(**{
-            '--container': True,
-            '<kiwi_build_command_args>': [
-                '--description', str(description),
-                '--target-dir', str(tmp_path / 'tar:get dir')
-            ], **options
-        }), global_args(**(global_options or {})))
-    return make
+def request_of(request_of):
+    """
+    requests of container mode
+    """
+    return lambda global_options=None, **options: request_of(
+        global_options, **{'--container': True, **options}
+    )
 
 
 class TestContainerMount:
@@ -173,18 +157,6 @@ class TestChecks:
         with pytest.raises(KiwiBoxContainerError, match='a aarch64 box needs a aarch64 host'):
             check_container_arch('aarch64', 'x86_64')
 
-    @pytest.mark.parametrize('path', ['', '/srv/share', '/home/me/a,b', '/var/cache/other'])
-    def test_shared_path_allowed(self, path):
-        check_shared_path(path)
-
-    @pytest.mark.parametrize('path', [
-        '/usr', '/etc', '/opt', '/var', '/bundle', '/bundle/x', '/description',
-        '/result/a', '/proc', '/dev', '/tmp',
-    ])
-    def test_shared_path_hiding_a_box_directory(self, path):
-        with pytest.raises(KiwiBoxContainerError, match=f'--shared-path {path} would hide'):
-            check_shared_path(path)
-
 
 class TestCmdline:
     def test_job(self):
@@ -193,16 +165,15 @@ class TestCmdline:
 
     def test_kiwi_version(self):
         assert container_cmdline(['system', 'build'], '10.2.3') == \
-            'kiwi-no-halt kiwi_version=_10.2.3_ kiwi="system build"\n'
+            'kiwi_version=_10.2.3_ kiwi-no-halt kiwi="system build"\n'
 
     @pytest.mark.parametrize('argument', ['a"b', 'a b', '', 'a\tb'])
     def test_arguments_the_agent_cannot_split(self, argument):
-        with pytest.raises(KiwiBoxProtocolError):
+        with pytest.raises(ProtocolError):
             container_cmdline(['system', 'build', argument], '')
 
     def test_the_agent_reads_it(self):
-        from kiwi_boxed_plugin.agent.kiwi_box_agent import parse_cmdline
-        job = parse_cmdline(container_cmdline(
+        job = parse_job(container_cmdline(
             ['--profile=a', 'system', 'build', '--signing-key=/k'], '10.1.0'
         ))
         assert job.kiwi_args == ('--profile=a', 'system', 'build', '--signing-key=/k')
@@ -303,18 +274,18 @@ class TestSharedKiwiCache:
 class TestPodman:
     def test_podman_missing(self, mocker):
         mocker.patch('shutil.which', return_value=None)
-        with pytest.raises(KiwiBoxToolMissingError, match='install podman'):
+        with pytest.raises(KiwiPluginToolMissingError, match='install podman'):
             Podman.for_this_user(False)
 
     def test_root(self, mocker):
-        mocker.patch('shutil.which', side_effect=lambda name: f'/usr/bin/{name}')
+        mocker.patch('shutil.which', side_effect=lambda name, **kwargs: f'/usr/bin/{name}')
         mocker.patch('os.geteuid', return_value=0)
         run = mocker.patch('subprocess.run')
         assert Podman.for_this_user(False).prefix == PODMAN
         run.assert_not_called()
 
     def test_sudo_refused(self, mocker):
-        mocker.patch('shutil.which', side_effect=lambda name: f'/usr/bin/{name}')
+        mocker.patch('shutil.which', side_effect=lambda name, **kwargs: f'/usr/bin/{name}')
         mocker.patch('os.geteuid', return_value=1000)
         mocker.patch('subprocess.run', return_value=done(
             1, stderr=b'sudo: a password is required\n'
@@ -325,7 +296,7 @@ class TestPodman:
             Podman.for_this_user(False)
 
     def test_sudo_accepted(self, mocker):
-        mocker.patch('shutil.which', side_effect=lambda name: f'/usr/bin/{name}')
+        mocker.patch('shutil.which', side_effect=lambda name, **kwargs: f'/usr/bin/{name}')
         mocker.patch('os.geteuid', return_value=1000)
         run = mocker.patch('subprocess.run', return_value=done(0))
         podman = Podman.for_this_user(False)
@@ -448,42 +419,34 @@ def root_podman(mocker):
 
 
 class TestPrepare:
-    def test_ready(self, request_of, catalog, root_podman, mocker):
-        catalog.get.return_value = BOX
+    def test_ready(self, box, box_arch, request_of, catalog, root_podman, mocker):
+        catalog.get.return_value = box
         mocker.patch('kiwi_boxed_plugin.container.has_terminal', return_value=False)
         build = ContainerBoxBuild.prepare(request_of())
-        assert build.arch == ARCH and not build.debug_shell
+        assert build.arch == box_arch and not build.debug_shell
 
-    def test_box_without_container_image(self, request_of, catalog, root_podman):
+    def test_box_without_container_image(self, box, box_arch, request_of, catalog, root_podman):
         catalog.get.return_value = Box(
-            'leap', 4096, 2, 'hvc0', (replace(ARCH, container=''),), 'test'
+            'leap', 4096, 2, 'hvc0', (replace(box_arch, container=''),), 'test'
         )
         with pytest.raises(KiwiBoxContainerImageError, match="box 'leap' has no container"):
             ContainerBoxBuild.prepare(request_of())
 
-    def test_vm_options_warned(self, request_of, catalog, root_podman, caplog):
-        catalog.get.return_value = BOX
+    def test_vm_options_warned(self, box, request_of, catalog, root_podman, caplog):
+        catalog.get.return_value = box
         ContainerBoxBuild.prepare(request_of(**{'--box-memory': '2G'}))
         assert '--box-memory applies to box VMs only' in caplog.text
 
-    def test_debug_without_terminal(self, request_of, catalog, root_podman, mocker, caplog):
-        catalog.get.return_value = BOX
+    def test_debug_without_terminal(self, box, request_of, catalog, root_podman, mocker, caplog):
+        catalog.get.return_value = box
         mocker.patch('kiwi_boxed_plugin.container.has_terminal', return_value=False)
         assert not ContainerBoxBuild.prepare(request_of(**{'--box-debug': True})).debug_shell
         assert '--box-debug needs a terminal' in caplog.text
 
-    def test_debug_with_terminal(self, request_of, catalog, root_podman, mocker):
-        catalog.get.return_value = BOX
+    def test_debug_with_terminal(self, box, request_of, catalog, root_podman, mocker):
+        catalog.get.return_value = box
         mocker.patch('kiwi_boxed_plugin.container.has_terminal', return_value=True)
         assert ContainerBoxBuild.prepare(request_of(**{'--box-debug': True})).debug_shell
-
-    def test_unsplittable_argument_refused_before_anything_runs(
-        self, request_of, catalog, root_podman, mocker
-    ):
-        catalog.get.return_value = BOX
-        request = replace(request_of(), kiwi_args=('system', 'build', '--a=b c'))
-        with pytest.raises(KiwiBoxProtocolError):
-            ContainerBoxBuild.prepare(request)
 
 
 class TestRun:
@@ -495,7 +458,7 @@ class TestRun:
         return podman
 
     def agent(self, mocker, code, seen):
-        def run_box(argv, console_log, interactive):
+        def run_console(argv, console_log, interactive):
             seen['job'] = argv
             target = os.path.dirname(console_log)
             with open(console_log, 'w') as log:
@@ -506,7 +469,7 @@ class TestRun:
             with open(os.path.join(target, 'image.tar.xz'), 'w') as handle:
                 handle.write('image')
             return RunOutcome(code, True, False)
-        mocker.patch('kiwi_boxed_plugin.container.run_box', side_effect=run_box)
+        mocker.patch('kiwi_boxed_plugin.container.run_console', side_effect=run_console)
 
         def create(argv, **kwargs):
             if argv[1] == 'create':
@@ -515,7 +478,7 @@ class TestRun:
             return done(0)
         mocker.patch('subprocess.run', side_effect=create)
 
-    def test_success_keeps_the_target_dir(self, request_of, podman, mocker, caplog):
+    def test_success_keeps_the_target_dir(self, box, box_arch, request_of, podman, mocker, caplog):
         request = request_of({'--config': None})
         os.makedirs(request.target_dir)
         keep = os.path.join(request.target_dir, 'keep.txt')
@@ -526,38 +489,45 @@ class TestRun:
         seen = {}
         self.agent(mocker, 0, seen)
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
-        ContainerBoxBuild(request, BOX, ARCH, podman, debug_shell=False).run()
+        box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
+        assert box_run.outcome == RunOutcome(0, True, False) and box_run.engine == 'podman'
         assert open(keep).read() == 'mine'
         assert seen['job'][1:3] == ['start', '--attach']
         assert seen['cmdline'] == 'kiwi-no-halt kiwi="system build"\n'
-        assert 'with podman' in caplog.text and 'image.tar.xz' in caplog.text
         podman.ensure_image.assert_called_once_with(IMAGE, True)
         podman.run.assert_called_once_with(remove_argv([], seen['create'][3]))
 
-    def test_failure(self, request_of, podman, mocker):
-        seen = {}
-        self.agent(mocker, 1, seen)
+    def test_stale_result_code_removed(self, box, box_arch, request_of, podman, mocker):
+        request = request_of()
+        os.makedirs(request.target_dir)
+        with open(os.path.join(request.target_dir, 'result.code'), 'w') as stale:
+            stale.write('0\n')
+        mocker.patch(
+            'kiwi_boxed_plugin.container.run_console', return_value=RunOutcome(1, False, False)
+        )
+        mocker.patch('subprocess.run', return_value=done(0))
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
-        with pytest.raises(KiwiBoxBuildFailedError, match='failed with exit code 1'):
-            ContainerBoxBuild(request_of(), BOX, ARCH, podman, debug_shell=False).run()
+        box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
+        assert box_run.outcome.exit_code == 1
+        assert not os.path.exists(os.path.join(request.target_dir, 'result.code'))
 
-    def test_config_carried(self, request_of, podman, mocker, tmp_path):
+    def test_config_carried(self, box, box_arch, request_of, podman, mocker, tmp_path):
         config = tmp_path / 'kiwi.yml'
         config.write_text('xz: []\n')
         seen = {}
         self.agent(mocker, 0, seen)
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
         request = request_of({'--config': str(config)})
-        ContainerBoxBuild(request, BOX, ARCH, podman, debug_shell=False).run()
+        ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
         assert '--config=/bundle/.boxbuild.files/config/kiwi.yml system build' \
             in seen['cmdline']
         assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.files'))
 
-    def test_debug_shell(self, request_of, podman, mocker):
+    def test_debug_shell(self, box, box_arch, request_of, podman, mocker):
         seen = {}
         self.agent(mocker, 0, seen)
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
-        build = ContainerBoxBuild(request_of(), BOX, ARCH, podman, debug_shell=True)
+        build = ContainerBoxBuild(request_of(), box, box_arch, podman, debug_shell=True)
         build.run()
         name = seen['create'][3]
         assert seen['create'][-3:-1] == list(KEEPER_COMMAND)

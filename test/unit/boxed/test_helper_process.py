@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from kiwi_boxed_plugin.exceptions import KiwiBoxShareError
-from kiwi_boxed_plugin.helper_process import helper_process, last_line, stop_process
+from kiwi_boxed_plugin.helper_process import helper_process, stop_process
 
 
 def python(script):
@@ -66,11 +66,3 @@ def test_stop_of_ended_process_is_quiet(tmp_path):
         process.wait()
     stop_process(process)
     assert process.returncode == 0
-
-
-def test_last_line(tmp_path):
-    path = tmp_path / 'log'
-    path.write_text('')
-    assert last_line(str(path)) == '(no output)'
-    path.write_text('a\nb\n\n')
-    assert last_line(str(path)) == 'b'

@@ -1,23 +1,27 @@
+import os
 from dataclasses import replace
 
 import pytest
 
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import BoxJob
 from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError
 from kiwi_boxed_plugin.qemu import (
     QEMU_ARCHES,
     BoxMachine,
-    check_protocol_args,
+    find_qemu_binary,
     kernel_cmdline,
     qemu_argv,
+    snapshot_overlay,
 )
-from kiwi_boxed_plugin.shares import ShareSetup
+from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 
 MACHINE = BoxMachine(
     arch='x86_64', accel='tcg', machine='', cpu='', memory_mb=4096, cpus=2,
     kernel='/cache/tmp/kernel.x86_64', initrd='/cache/tmp/initrd.x86_64',
-    disk='/cache/tmp/system-overlay.qcow2', interactive=False
+    disk='/cache/tmp/system-overlay.qcow2', interactive=False,
+    share_args=('-fsdev', 'local,id=x', '-device', 'y')
 )
-NINE_P = ShareSetup(qemu_args=('-fsdev', 'local,id=x', '-device', 'y'), kernel_args=())
+BUILD = ('system', 'build')
 
 
 def option(argv, name):
@@ -29,7 +33,7 @@ def option(argv, name):
 
 class TestQemuArgv:
     def test_x86_64_software(self):
-        argv = qemu_argv('/usr/bin/qemu-system-x86_64', MACHINE, NINE_P, 'root=/dev/vda1')
+        argv = qemu_argv('/usr/bin/qemu-system-x86_64', MACHINE, 'root=/dev/vda1')
         assert argv[0] == '/usr/bin/qemu-system-x86_64'
         assert option(argv, '-machine') == ['q35']
         assert option(argv, '-accel') == ['tcg']
@@ -53,42 +57,38 @@ class TestQemuArgv:
         assert argv[-4:] == ['-fsdev', 'local,id=x', '-device', 'y']
 
     def test_kvm_uses_host_cpu(self):
-        argv = qemu_argv('qemu', replace(MACHINE, accel='kvm'), NINE_P, '')
+        argv = qemu_argv('qemu', replace(MACHINE, accel='kvm'), '')
         assert option(argv, '-accel') == ['kvm']
         assert option(argv, '-cpu') == ['host']
 
     def test_user_machine_and_cpu(self):
-        argv = qemu_argv('qemu', replace(MACHINE, machine='pc', cpu='Haswell'), NINE_P, '')
+        argv = qemu_argv('qemu', replace(MACHINE, machine='pc', cpu='Haswell'), '')
         assert option(argv, '-machine') == ['pc']
         assert option(argv, '-cpu') == ['Haswell']
 
     def test_no_initrd(self):
-        argv = qemu_argv('qemu', replace(MACHINE, initrd=''), NINE_P, '')
+        argv = qemu_argv('qemu', replace(MACHINE, initrd=''), '')
         assert '-initrd' not in argv
 
     def test_interactive_console(self):
-        argv = qemu_argv('qemu', replace(MACHINE, interactive=True), NINE_P, '')
+        argv = qemu_argv('qemu', replace(MACHINE, interactive=True), '')
         assert option(argv, '-chardev') == ['stdio,id=console,signal=off,mux=on']
 
     def test_shared_memory_for_vhost_user(self):
-        sharing = ShareSetup(qemu_args=(), kernel_args=(), shared_memory=True)
-        argv = qemu_argv('qemu', MACHINE, sharing, '')
+        argv = qemu_argv('qemu', replace(MACHINE, shared_memory=True), '')
         assert option(argv, '-machine') == ['q35,memory-backend=box_memory']
         assert option(argv, '-object') == [
             'memory-backend-memfd,id=box_memory,size=4096M,share=on'
         ]
 
     def test_netdev_options(self):
-        sharing = ShareSetup(
-            qemu_args=(), kernel_args=(),
-            netdev_options=('hostfwd=tcp:127.0.0.1:4444-:22',)
-        )
-        argv = qemu_argv('qemu', MACHINE, sharing, '')
+        machine = replace(MACHINE, netdev_options=('hostfwd=tcp:127.0.0.1:4444-:22',))
+        argv = qemu_argv('qemu', machine, '')
         assert option(argv, '-netdev') == ['user,id=net,hostfwd=tcp:127.0.0.1:4444-:22']
 
     def test_disk_path_with_comma_and_shell_text(self):
         odd = '/cache/a b,c/$(touch X)/disk.qcow2'
-        argv = qemu_argv('qemu', replace(MACHINE, disk=odd), NINE_P, '')
+        argv = qemu_argv('qemu', replace(MACHINE, disk=odd), '')
         assert option(argv, '-drive')[0].startswith(
             'file=/cache/a b,,c/$(touch X)/disk.qcow2,if=none'
         )
@@ -100,7 +100,7 @@ class TestQemuArgv:
         ('ppc64', 'pseries', 'power9', 'pci'),
     ])
     def test_other_arches(self, arch, machine, cpu, bus):
-        argv = qemu_argv('qemu', replace(MACHINE, arch=arch), NINE_P, '')
+        argv = qemu_argv('qemu', replace(MACHINE, arch=arch), '')
         assert option(argv, '-machine') == [machine]
         assert option(argv, '-cpu') == [cpu]
         assert f'virtio-blk-{bus},drive=system' in option(argv, '-device')
@@ -111,56 +111,73 @@ class TestQemuArgv:
             assert arch.package.startswith('qemu-system-')
 
 
-class TestProtocolArgs:
-    def test_carried(self):
-        check_protocol_args(['--debug', 'system', 'build', '--add-package=vim'])
-
-    @pytest.mark.parametrize('argument,problem', [
-        ('--add-package="vim"', "'\"'"),
-        ('--set-repo=a b', 'white space'),
-        ('a\tb', 'white space'),
-        ('', 'empty'),
-    ])
-    def test_refused(self, argument, problem):
-        with pytest.raises(KiwiBoxProtocolError, match=problem):
-            check_protocol_args(['system', 'build', argument])
-
-
 class TestKernelCmdline:
     def test_whole_line(self):
-        assert kernel_cmdline(
-            'x86_64', ['root=/dev/vda1', 'rw'], 'hvc0',
-            ['sharing_backend=_9p_', 'custom_mount=_/srv/data_'],
-            ['--debug', 'system', 'build', '--add-package=vim'], '10.2.3', True
-        ) == (
+        job = BoxJob(
+            kiwi_args=('--debug', 'system', 'build', '--add-package=vim'),
+            sharing_backend='9p', custom_mount='/srv/data', kiwi_version='10.2.3',
+            no_halt=True
+        )
+        assert kernel_cmdline('x86_64', ['root=/dev/vda1', 'rw'], 'hvc0', job) == (
             'root=/dev/vda1 rw console=hvc0 sharing_backend=_9p_ '
             'custom_mount=_/srv/data_ kiwi_version=_10.2.3_ kiwi-no-halt '
             'kiwi="--debug system build --add-package=vim"'
         )
 
     def test_minimal(self):
-        assert kernel_cmdline(
-            'x86_64', [], 'ttyS0', ['sharing_backend=_9p_'], ['system', 'build'], '', False
-        ) == 'console=ttyS0 sharing_backend=_9p_ kiwi="system build"'
+        job = BoxJob(kiwi_args=BUILD, sharing_backend='9p')
+        assert kernel_cmdline('x86_64', [], 'ttyS0', job) == (
+            'console=ttyS0 sharing_backend=_9p_ kiwi="system build"'
+        )
 
     def test_refuses_quote(self):
-        with pytest.raises(KiwiBoxProtocolError):
-            kernel_cmdline('x86_64', [], 'hvc0', [], ['system', 'build', 'a"b'], '', False)
+        with pytest.raises(KiwiBoxProtocolError, match='contains a'):
+            kernel_cmdline('x86_64', [], 'hvc0', BoxJob(kiwi_args=BUILD + ('a"b',)))
 
     def test_length_limit_per_arch(self):
         package = '--add-package=' + 'p' * 100
-        kiwi_args = ['system', 'build'] + [package] * 25
+        job = BoxJob(kiwi_args=BUILD + (package,) * 25)
         with pytest.raises(KiwiBoxProtocolError, match='the x86_64 kernel takes 2047'):
-            kernel_cmdline('x86_64', [], 'hvc0', [], kiwi_args, '', False)
+            kernel_cmdline('x86_64', [], 'hvc0', job)
         # s390x kernels take twice as much
-        assert kernel_cmdline('s390x', [], 'hvc0', [], kiwi_args, '', False)
+        assert kernel_cmdline('s390x', [], 'hvc0', job)
 
     def test_exactly_at_limit(self):
-        base = kernel_cmdline('x86_64', [], 'hvc0', [], ['system', 'build'], '', False)
+        base = kernel_cmdline('x86_64', [], 'hvc0', BoxJob(kiwi_args=BUILD))
         filler = 'x' * (2047 - len(base) - 1)
-        line = kernel_cmdline('x86_64', [], 'hvc0', [], ['system', 'build', filler], '', False)
+        line = kernel_cmdline('x86_64', [], 'hvc0', BoxJob(kiwi_args=BUILD + (filler,)))
         assert len(line) == 2047
         with pytest.raises(KiwiBoxProtocolError):
-            kernel_cmdline(
-                'x86_64', [], 'hvc0', [], ['system', 'build', filler + 'x'], '', False
-            )
+            kernel_cmdline('x86_64', [], 'hvc0', BoxJob(kiwi_args=BUILD + (filler + 'x',)))
+
+
+class TestTools:
+    def test_qemu_missing_names_package(self, mocker):
+        mocker.patch('shutil.which', return_value=None)
+        with pytest.raises(KiwiPluginToolMissingError, match='install qemu-system-arm'):
+            find_qemu_binary('aarch64')
+
+    def test_qemu_found(self, mocker):
+        mocker.patch('shutil.which', return_value='/usr/bin/qemu-system-x86_64')
+        assert find_qemu_binary('x86_64') == '/usr/bin/qemu-system-x86_64'
+
+    def test_overlay_created_and_removed(self, tmp_path, mocker):
+        mocker.patch('shutil.which', return_value='/usr/bin/qemu-img')
+
+        def create(argv, **kwargs):
+            open(argv[-1], 'w').close()
+        run = mocker.patch('subprocess.run', side_effect=create)
+        with snapshot_overlay('/cache/box/disk.qcow2', str(tmp_path)) as overlay:
+            assert overlay == f'{tmp_path}/system-overlay.qcow2'
+            assert os.path.exists(overlay)
+        assert not os.path.exists(overlay)
+        assert run.call_args[0][0] == [
+            '/usr/bin/qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
+            '-b', '/cache/box/disk.qcow2', overlay
+        ]
+
+    def test_overlay_needs_qemu_img(self, mocker, tmp_path):
+        mocker.patch('shutil.which', return_value=None)
+        with pytest.raises(KiwiPluginToolMissingError, match='qemu-utils'):
+            with snapshot_overlay('/disk', str(tmp_path)):
+                pass

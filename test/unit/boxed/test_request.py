@@ -1,15 +1,14 @@
 import os
-from typing import Any, Dict
 
 import pytest
 
 from kiwi_boxed_plugin.catalog import Box
-from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
+from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError, KiwiBoxRequestError
 from kiwi_boxed_plugin.host_files import CarriedFile
 from kiwi_boxed_plugin.request import (
     build_request,
     check_description,
-    check_shared_path,
+    shared_path_for_box,
     check_target_dir,
     forwarded_global_args,
     parse_box_memory,
@@ -21,35 +20,8 @@ from kiwi_boxed_plugin.request import (
     sharing_backend,
     unique,
 )
+from harness.command_line import command_args, global_args
 from kiwi_plugin_support.exceptions import KiwiPluginArgumentError
-
-
-def command_args(**given: Any) -> Dict[str, Any]:
-    args: Dict[str, Any] = {
-        '--box': 'debian', '--box-memory': None, '--box-console': None,
-        '--box-smp-cpus': None, '--box-debug': False, '--container': False,
-        '--kiwi-version': None, '--shared-path': None, '--no-update-check': False,
-        '--no-snapshot': False, '--no-accel': False, '--9p-sharing': False,
-        '--virtiofs-sharing': False, '--sshfs-sharing': False, '--ssh-key': None,
-        '--ssh-port': None, '--x86_64': False, '--aarch64': False,
-        '--box-arch': None, '--machine': None, '--cpu': None,
-        '<kiwi_build_command_args>': [],
-    }
-    args.update(given)
-    return args
-
-
-def global_args(**given: Any) -> Dict[str, Any]:
-    # what kiwi's own docopt hands a task, with the defaults kiwi fills in
-    args: Dict[str, Any] = {
-        '--profile': [], '--setenv': [], '--temp-dir': '/var/tmp',
-        '--shared-cache-dir': '/var/cache/kiwi', '--target-arch': None,
-        '--type': None, '--logfile': None, '--logsocket': None,
-        '--loglevel': None, '--debug': False, '--debug-run-scripts-in-screen': False,
-        '--color-output': False, '--config': None, '--kiwi-file': None,
-    }
-    args.update(given)
-    return args
 
 
 @pytest.fixture
@@ -293,21 +265,21 @@ class TestSmallValues:
 
 class TestPaths:
     def test_shared_path(self, tmp_path):
-        assert check_shared_path(None) == ''
-        assert check_shared_path(str(tmp_path)) == os.path.realpath(tmp_path)
+        assert shared_path_for_box(None) == ''
+        assert shared_path_for_box(str(tmp_path)) == os.path.realpath(tmp_path)
 
     def test_shared_path_missing(self, tmp_path):
         with pytest.raises(KiwiBoxRequestError, match='not an existing directory'):
-            check_shared_path(str(tmp_path / 'none'))
+            shared_path_for_box(str(tmp_path / 'none'))
 
     def test_shared_path_root(self):
         with pytest.raises(KiwiBoxRequestError, match='whole box'):
-            check_shared_path('/')
+            shared_path_for_box('/')
 
     def test_shared_path_with_space(self, tmp_path):
         (tmp_path / 'a b').mkdir()
         with pytest.raises(KiwiBoxRequestError, match='white space'):
-            check_shared_path(str(tmp_path / 'a b'))
+            shared_path_for_box(str(tmp_path / 'a b'))
 
     def test_description_ok(self, description):
         check_description(description, '')
@@ -398,3 +370,38 @@ class TestGlobalArgs:
     def test_unique_keeps_order(self):
         # docopt-ng turns '--profile a --profile b --profile c' into this
         assert unique(['a', 'b', 'c', 'b', 'c']) == ['a', 'b', 'c']
+
+
+class TestOneRuleForBothSides:
+    """
+    What the box would refuse after boot is refused before any download
+    """
+    @pytest.mark.parametrize('path', ['/etc', '/usr', '/var', '/opt', '/tmp'])
+    def test_shared_path_hiding_a_box_directory(self, path):
+        with pytest.raises(KiwiBoxRequestError, match=f"--shared-path '{path}' would hide"):
+            shared_path_for_box(path)
+
+    @pytest.mark.parametrize('version', ['1!10.0', '10.2.3_rc1', 'latest'])
+    def test_kiwi_version_the_box_cannot_install(self, version):
+        with pytest.raises(KiwiBoxRequestError, match='is not a kiwi version'):
+            parse_kiwi_version(version)
+
+    @pytest.mark.parametrize('container', [False, True])
+    def test_kiwi_argument_that_cannot_travel(self, description, tmp_path, container):
+        with pytest.raises(KiwiBoxProtocolError, match='white space'):
+            build_request(command_args(**{'--container': container, '<kiwi_build_command_args>': [
+                '--description', description, '--target-dir', str(tmp_path / 't'),
+                '--add-package', 'a\tb'
+            ]}), global_args())
+
+    def test_the_call_through_docopt(self, description, tmp_path):
+        request = build_request(command_args(**{
+            '--box-arch': 'aarch64', '--machine': 'virt', '--cpu': 'cortex-a57',
+            '--sshfs-sharing': True, '--ssh-port': '40022', '--container': True,
+            '<kiwi_build_command_args>': [
+                '--description', description, '--target-dir', str(tmp_path / 't')
+            ]
+        }), global_args(**{'--type': 'tbz', '--profile': ['a', 'b']}))
+        assert (request.arch, request.machine, request.cpu) == ('aarch64', 'virt', 'cortex-a57')
+        assert (request.sharing, request.ssh_port, request.container) == ('sshfs', 40022, True)
+        assert request.kiwi_args == ('--type=tbz', '--profile=a', '--profile=b', 'system', 'build')

@@ -3,12 +3,14 @@ import time
 
 import pytest
 
+from kiwi_boxed_plugin.console import RunOutcome
 from kiwi_boxed_plugin.exceptions import KiwiBoxBuildFailedError
 from kiwi_boxed_plugin.result import (
+    BoxRun,
     clear_stale_result,
     failure_log,
-    finish,
     judge,
+    raise_unless_succeeded,
     read_result_code,
     result_files,
     summary_lines,
@@ -33,7 +35,7 @@ class TestJudge:
         ('-15', 0, True, 'failed with exit code -15'),
         ('', 0, True, "failed with exit code ''"),
         ('garbage', 0, True, "failed with exit code 'garbage'"),
-        ('0', 1, True, 'qemu ended with exit code 1'),
+        ('0', 1, True, 'the box ended with exit code 1'),
     ])
     def test_failure(self, code, qemu, started, reason):
         verdict = judge(code, qemu, started)
@@ -82,11 +84,14 @@ class TestFiles:
         ]
 
 
-class TestFinish:
+def box_run(started_at, box_exit=0, job_started=True, engine='TCG'):
+    return BoxRun(RunOutcome(box_exit, job_started, False), started_at, engine)
+
+
+class TestRaiseUnlessSucceeded:
     def test_success_says_nothing(self, tmp_path, caplog):
         (tmp_path / 'result.code').write_text('0\n')
-        verdict = finish(str(tmp_path), str(tmp_path / 'console'), time.time(), 0, True)
-        assert verdict.ok
+        raise_unless_succeeded(str(tmp_path), str(tmp_path / 'console'), box_run(time.time()))
         assert caplog.text == ''
 
     def test_failure_shows_result_log(self, tmp_path, caplog):
@@ -94,7 +99,7 @@ class TestFinish:
         (tmp_path / 'result.code').write_text('1\n')
         (tmp_path / 'result.log').write_text('installing\nKiwiPackageError: no netbase\n')
         with pytest.raises(KiwiBoxBuildFailedError) as failure:
-            finish(str(tmp_path), str(tmp_path / 'console'), started, 0, True)
+            raise_unless_succeeded(str(tmp_path), str(tmp_path / 'console'), box_run(started))
         assert str(failure.value) == (
             f'the build in the box failed with exit code 1: see {tmp_path}/result.log'
         )
@@ -104,20 +109,24 @@ class TestFinish:
         console = tmp_path / 'console'
         console.write_text('Kernel panic\n')
         with pytest.raises(KiwiBoxBuildFailedError, match=f'see {console}'):
-            finish(str(tmp_path), str(console), time.time(), 0, False)
+            raise_unless_succeeded(
+                str(tmp_path), str(console), box_run(time.time(), job_started=False)
+            )
         assert 'Kernel panic' in caplog.text
 
-    def test_qemu_failure_beats_result_code(self, tmp_path):
+    def test_box_failure_beats_result_code(self, tmp_path):
         (tmp_path / 'result.code').write_text('0\n')
-        with pytest.raises(KiwiBoxBuildFailedError, match='qemu ended with exit code 1'):
-            finish(str(tmp_path), str(tmp_path / 'console'), time.time(), 1, True)
+        with pytest.raises(KiwiBoxBuildFailedError, match='the box ended with exit code 1'):
+            raise_unless_succeeded(
+                str(tmp_path), str(tmp_path / 'console'), box_run(time.time(), box_exit=1)
+            )
 
 
 def test_summary_lines(tmp_path):
     started = time.time() - 10
     for name in ('image.tar.xz', 'result.code', 'result.log', 'boxbuild.console.log'):
         (tmp_path / name).write_text('x')
-    assert summary_lines(str(tmp_path), started, 125.4, 'KVM: fast') == [
+    assert summary_lines(str(tmp_path), box_run(started, engine='KVM: fast'), 125.4) == [
         'build in the box done in 2m05s with KVM: fast',
         f'result files in {tmp_path}:',
         '  image.tar.xz',
@@ -126,5 +135,5 @@ def test_summary_lines(tmp_path):
 
 
 def test_summary_without_files(tmp_path):
-    lines = summary_lines(str(tmp_path), time.time(), 3, 'TCG')
+    lines = summary_lines(str(tmp_path), box_run(time.time()), 3)
     assert lines[1] == f'no new files in {tmp_path}'

@@ -3,17 +3,13 @@ import stat
 
 import pytest
 
-from kiwi_boxed_plugin.exceptions import (
-    KiwiBoxRequestError,
-    KiwiBoxShareError,
-    KiwiBoxToolMissingError,
-)
+from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError, KiwiBoxShareError
+from kiwi_boxed_plugin.qemu import qemu_option_value
 from kiwi_boxed_plugin.shares import (
     LoginKey,
     Share,
     box_shares,
-    common_kernel_args,
-    find_program,
+    check_backend_tools,
     find_virtiofsd,
     fuse_option_value,
     ninep_qemu_args,
@@ -21,14 +17,14 @@ from kiwi_boxed_plugin.shares import (
     open_sharing,
     port_attempts,
     private_runtime_dir,
-    qemu_option_value,
     read_login_key,
     sshd_config,
-    sshfs_kernel_args,
+    sshfs_remotes,
     start_sshd,
     virtiofs_qemu_args,
     virtiofsd_argv,
 )
+from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 
 SHARES = [Share('kiwidescription', '/src/desc'), Share('kiwibundle', '/out/target')]
 
@@ -38,13 +34,6 @@ def test_box_shares():
         Share('kiwidescription', '/d'), Share('kiwibundle', '/t')
     ]
     assert box_shares('/d', '/t', '/srv')[-1] == Share('custompath', '/srv')
-
-
-def test_common_kernel_args():
-    assert common_kernel_args('9p', '') == ['sharing_backend=_9p_']
-    assert common_kernel_args('sshfs', '/srv/x') == [
-        'sharing_backend=_sshfs_', 'custom_mount=_/srv/x_'
-    ]
 
 
 @pytest.mark.parametrize('value,qemu,fuse', [
@@ -69,8 +58,8 @@ class TestNinep:
         assert ninep_qemu_args(SHARES, 'ccw')[3].startswith('virtio-9p-ccw,')
 
     def test_sharing(self):
-        with ninep_sharing(SHARES, 'pci', '/srv') as setup:
-            assert setup.kernel_args == ('sharing_backend=_9p_', 'custom_mount=_/srv_')
+        with ninep_sharing(SHARES, 'pci') as setup:
+            assert setup.remotes == {} and setup.ssh_port == 0
             assert len(setup.qemu_args) == 8
             assert not setup.shared_memory
 
@@ -104,28 +93,19 @@ class TestVirtiofs:
     def test_missing(self, mocker):
         mocker.patch('shutil.which', return_value=None)
         mocker.patch('os.access', return_value=False)
-        with pytest.raises(KiwiBoxToolMissingError, match='--9p-sharing'):
+        with pytest.raises(KiwiPluginToolMissingError, match='--9p-sharing'):
             find_virtiofsd()
 
 
 class TestSshfs:
-    def test_kernel_args(self):
-        assert sshfs_kernel_args(
-            SHARES + [Share('custompath', '/srv')], '/tmp/run/shares', 'alice', 40022,
-            '/srv', None
-        ) == [
-            'sharing_backend=_sshfs_', 'custom_mount=_/srv_',
-            'host_kiwidescription=_alice@10.0.2.2:/tmp/run/shares/kiwidescription/_',
-            'host_kiwibundle=_alice@10.0.2.2:/tmp/run/shares/kiwibundle/_',
-            'host_custompath=_alice@10.0.2.2:/tmp/run/shares/custompath/_',
-            'kiwi_ssh_port=_40022_',
-        ]
-
-    def test_kernel_args_with_login_key(self):
-        arguments = sshfs_kernel_args(
-            SHARES, '/r', 'bob', 4000, '', LoginKey('ssh-ed25519', 'AAAAC3Nz')
-        )
-        assert arguments[-2:] == ['ssh_key=_AAAAC3Nz_', 'ssh_key_type=_ssh-ed25519_']
+    def test_remotes(self):
+        assert sshfs_remotes(
+            SHARES + [Share('custompath', '/srv')], '/tmp/run/shares', 'alice'
+        ) == {
+            'kiwidescription': 'alice@10.0.2.2:/tmp/run/shares/kiwidescription/',
+            'kiwibundle': 'alice@10.0.2.2:/tmp/run/shares/kiwibundle/',
+            'custompath': 'alice@10.0.2.2:/tmp/run/shares/custompath/',
+        }
 
     def test_sshd_config_is_locked_down(self):
         config = sshd_config('/tmp/run', 40022, 'alice').splitlines()
@@ -161,10 +141,10 @@ class TestSshfs:
         with pytest.raises(KiwiBoxRequestError, match='not an ssh public key'):
             read_login_key('id_bad', str(tmp_path))
 
-    def test_find_program_missing(self, mocker):
+    def test_tools_missing(self, mocker):
         mocker.patch('shutil.which', return_value=None)
-        with pytest.raises(KiwiBoxToolMissingError, match='install openssh-server'):
-            find_program('sshd', 'openssh-server', 'for --sshfs-sharing')
+        with pytest.raises(KiwiPluginToolMissingError, match='install openssh-server'):
+            check_backend_tools('sshfs')
 
     def test_start_sshd_tries_another_port(self, mocker, tmp_path):
         attempts = []
@@ -222,11 +202,28 @@ class TestRuntimeDir:
 def test_open_sharing_dispatch(mocker):
     virtiofs = mocker.patch('kiwi_boxed_plugin.shares.virtiofs_sharing')
     sshfs = mocker.patch('kiwi_boxed_plugin.shares.sshfs_sharing')
-    with open_sharing('virtiofs', SHARES, 'pci', '', '/run'):
+    with open_sharing('virtiofs', SHARES, 'pci', '/run'):
         pass
-    virtiofs.assert_called_once_with(SHARES, 'pci', '', '/run')
-    with open_sharing('sshfs', SHARES, 'pci', '', '/run', 2222, None):
+    virtiofs.assert_called_once_with(SHARES, 'pci', '/run')
+    with open_sharing('sshfs', SHARES, 'pci', '/run', 2222, None):
         pass
-    sshfs.assert_called_once_with(SHARES, '', '/run', 2222, None)
-    with open_sharing('9p', SHARES, 'pci', '', '/run') as setup:
-        assert setup.kernel_args == ('sharing_backend=_9p_',)
+    sshfs.assert_called_once_with(SHARES, '/run', 2222, None)
+    with open_sharing('9p', SHARES, 'pci', '/run') as setup:
+        assert setup.qemu_args[0] == '-fsdev'
+
+
+class TestBackendTools:
+    def test_9p_needs_nothing(self, mocker):
+        which = mocker.patch('shutil.which', return_value=None)
+        check_backend_tools('9p')
+        which.assert_not_called()
+
+    def test_virtiofs(self, mocker):
+        find = mocker.patch('kiwi_boxed_plugin.shares.find_virtiofsd')
+        check_backend_tools('virtiofs')
+        find.assert_called_once_with()
+
+    def test_sshfs(self, mocker):
+        find = mocker.patch('kiwi_boxed_plugin.shares.find_program')
+        check_backend_tools('sshfs')
+        assert [call[0][0] for call in find.call_args_list] == ['sshd', 'ssh-keygen']

@@ -1,11 +1,11 @@
 """
-One run of qemu: started from an argument list, its console streamed
-to the terminal and to a log file, stopped on every way out.
+One run of a box process, a qemu VM or a podman container alike: started
+from an argument list, its console streamed to the terminal and to a log
+file, watched for silence, stopped on every way out.
 """
 import logging
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator, Optional, Sequence
 
-from kiwi_boxed_plugin.defaults import Defaults
-from kiwi_boxed_plugin.exceptions import KiwiBoxRunError, KiwiBoxToolMissingError
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import JOB_STARTED_LINE
+from kiwi_boxed_plugin.exceptions import KiwiBoxRunError
 from kiwi_boxed_plugin.helper_process import stop_process
-from kiwi_boxed_plugin.qemu import QEMU_ARCHES
 
 log = logging.getLogger('kiwi')
 
@@ -27,9 +26,9 @@ READ_SIZE = 65536
 @dataclass(frozen=True)
 class RunOutcome:
     """
-    How a qemu run ended
+    How a box process ended
 
-    :param int exit_code: qemu's exit status
+    :param int exit_code: the exit status of qemu or of the container
     :param bool job_started: the agent said it started kiwi
     :param bool stalled: stopped by the console watchdog
     """
@@ -38,50 +37,12 @@ class RunOutcome:
     stalled: bool
 
 
-def find_qemu_binary(arch: str) -> str:
-    """
-    :raises KiwiBoxToolMissingError: naming the package to install
-    """
-    qemu_arch = QEMU_ARCHES[arch]
-    found = shutil.which(qemu_arch.binary)
-    if not found:
-        raise KiwiBoxToolMissingError(
-            f'{qemu_arch.binary} not found, needed for a {arch} box: '
-            f'install {qemu_arch.package}'
-        )
-    return found
-
-
-@contextmanager
-def snapshot_overlay(disk: str, temp_dir: str) -> Iterator[str]:
-    """
-    A throw-away qcow2 on top of the cached box disk, removed after
-
-    :param str temp_dir: the cache's temp area: overlays grow by GBs
-        during a build, more than /tmp may hold
-    """
-    qemu_img = shutil.which('qemu-img')
-    if not qemu_img:
-        raise KiwiBoxToolMissingError('qemu-img not found: install qemu-utils')
-    overlay = os.path.join(temp_dir, 'system-overlay.qcow2')
-    subprocess.run(
-        [
-            qemu_img, 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
-            '-b', os.path.abspath(disk), overlay
-        ], check=True, stdin=subprocess.DEVNULL
-    )
-    try:
-        yield overlay
-    finally:
-        os.unlink(overlay)
-
-
 @contextmanager
 def interrupt_once() -> Iterator[None]:
     """
     Turn the first SIGINT or SIGTERM into KeyboardInterrupt and ignore
     repeats, so that a second Ctrl-C cannot cut the cleanup short and
-    leave qemu or a share helper running
+    leave a box or a share helper running
     """
     def interrupted(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -99,13 +60,13 @@ def interrupt_once() -> Iterator[None]:
 
 
 @contextmanager
-def qemu_process(argv: Sequence[str], interactive: bool) -> Iterator[subprocess.Popen]:
+def box_process(argv: Sequence[str], interactive: bool) -> Iterator[subprocess.Popen]:
     """
-    qemu with its console (and its own messages) on a pipe
+    The box process with its console (and its own messages) on a pipe
 
-    Without --box-debug qemu gets a session of its own, so a Ctrl-C of
-    the terminal reaches boxbuild only, which then stops qemu. With
-    --box-debug the terminal stays qemu's input.
+    Without --box-debug it gets a session of its own, so a Ctrl-C of
+    the terminal reaches boxbuild only, which then stops the box. With
+    --box-debug the terminal stays the box's input.
     """
     try:
         process = subprocess.Popen(
@@ -132,7 +93,7 @@ class ConsoleStream:
     def __init__(self, log_file: BinaryIO, terminal: Optional[BinaryIO]) -> None:
         self.log_file = log_file
         self.terminal = terminal
-        self.marker = Defaults.get_agent_job_started_line().encode()
+        self.marker = JOB_STARTED_LINE.encode()
         self.tail = b''
         self.job_started = False
         self.seen_output = False
@@ -155,20 +116,20 @@ class ConsoleStream:
             self.tail = window[-len(self.marker):]
 
 
-def run_box(
+def run_console(
     argv: Sequence[str], console_log: str, interactive: bool,
     silence_seconds: float = 0
 ) -> RunOutcome:
     """
-    Run qemu to its end
+    Run a box process to its end
 
     :param str console_log: file that receives the console
-    :param float silence_seconds: stop qemu if its console stays
+    :param float silence_seconds: stop the box if its console stays
         silent this long from the start; 0 waits forever
     """
     terminal = getattr(sys.stdout, 'buffer', None)
     with open(console_log, 'wb') as log_file, \
-            qemu_process(argv, interactive) as process:
+            box_process(argv, interactive) as process:
         stream = ConsoleStream(log_file, terminal)
         stalled = not pump_console(process, stream, silence_seconds)
         if stalled:
@@ -181,7 +142,7 @@ def pump_console(
     process: subprocess.Popen, stream: ConsoleStream, silence_seconds: float
 ) -> bool:
     """
-    Feed the console to stream until qemu closes it
+    Feed the console to stream until the box process closes it
 
     :return: False if the console stayed silent for silence_seconds
     """

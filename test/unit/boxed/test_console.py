@@ -5,14 +5,8 @@ import sys
 
 import pytest
 
-from kiwi_boxed_plugin.exceptions import KiwiBoxRunError, KiwiBoxToolMissingError
-from kiwi_boxed_plugin.run import (
-    ConsoleStream,
-    find_qemu_binary,
-    interrupt_once,
-    run_box,
-    snapshot_overlay,
-)
+from kiwi_boxed_plugin.console import ConsoleStream, interrupt_once, run_console
+from kiwi_boxed_plugin.exceptions import KiwiBoxRunError
 
 MARKER = b'kiwi-box-agent: job started'
 
@@ -59,10 +53,10 @@ class TestConsoleStream:
         assert terminal.write.call_count == 1
 
 
-class TestRunBox:
+class TestRunConsole:
     def test_streams_to_log_and_exit_code(self, tmp_path, capfd):
         log = tmp_path / 'console.log'
-        outcome = run_box(fake_qemu(
+        outcome = run_console(fake_qemu(
             'import sys; print("hello"); print("kiwi-box-agent: job started"); '
             'sys.stderr.write("qemu warning\\n"); sys.exit(3)'
         ), str(log), False)
@@ -73,13 +67,13 @@ class TestRunBox:
         assert 'hello' in capfd.readouterr().out
 
     def test_stdin_is_not_the_terminal(self, tmp_path):
-        outcome = run_box(fake_qemu(
+        outcome = run_console(fake_qemu(
             'import sys; sys.exit(0 if sys.stdin.read() == "" else 1)'
         ), str(tmp_path / 'log'), False)
         assert outcome.exit_code == 0
 
     def test_silent_box_is_stopped(self, tmp_path):
-        outcome = run_box(
+        outcome = run_console(
             fake_qemu('import time; time.sleep(60)'), str(tmp_path / 'log'), False,
             silence_seconds=0.3
         )
@@ -87,22 +81,22 @@ class TestRunBox:
         assert outcome.exit_code == -signal.SIGTERM
 
     def test_talking_box_is_not_stopped(self, tmp_path):
-        outcome = run_box(fake_qemu(
+        outcome = run_console(fake_qemu(
             'import time; print("up", flush=True); time.sleep(0.6); print("done")'
         ), str(tmp_path / 'log'), False, silence_seconds=0.3)
         assert not outcome.stalled and outcome.exit_code == 0
 
     def test_missing_program(self, tmp_path):
         with pytest.raises(KiwiBoxRunError, match='cannot start'):
-            run_box([str(tmp_path / 'no-qemu')], str(tmp_path / 'log'), False)
+            run_console([str(tmp_path / 'no-qemu')], str(tmp_path / 'log'), False)
 
     def test_interrupt_stops_qemu(self, tmp_path, mocker):
         pid_file = tmp_path / 'pid'
         mocker.patch(
-            'kiwi_boxed_plugin.run.ConsoleStream.feed', side_effect=KeyboardInterrupt
+            'kiwi_boxed_plugin.console.ConsoleStream.feed', side_effect=KeyboardInterrupt
         )
         with pytest.raises(KeyboardInterrupt):
-            run_box(fake_qemu(
+            run_console(fake_qemu(
                 f'import os, time; open({str(pid_file)!r}, "w").write(str(os.getpid())); '
                 'print("x", flush=True); time.sleep(60)'
             ), str(tmp_path / 'log'), False)
@@ -123,35 +117,3 @@ class TestInterruptOnce:
                     os.kill(os.getpid(), signal.SIGINT)
                     os.kill(os.getpid(), signal.SIGTERM)
         assert signal.getsignal(signal.SIGINT) is before
-
-
-class TestTools:
-    def test_qemu_missing_names_package(self, mocker):
-        mocker.patch('shutil.which', return_value=None)
-        with pytest.raises(KiwiBoxToolMissingError, match='install qemu-system-arm'):
-            find_qemu_binary('aarch64')
-
-    def test_qemu_found(self, mocker):
-        mocker.patch('shutil.which', return_value='/usr/bin/qemu-system-x86_64')
-        assert find_qemu_binary('x86_64') == '/usr/bin/qemu-system-x86_64'
-
-    def test_overlay_created_and_removed(self, tmp_path, mocker):
-        mocker.patch('shutil.which', return_value='/usr/bin/qemu-img')
-
-        def create(argv, **kwargs):
-            open(argv[-1], 'w').close()
-        run = mocker.patch('subprocess.run', side_effect=create)
-        with snapshot_overlay('/cache/box/disk.qcow2', str(tmp_path)) as overlay:
-            assert overlay == f'{tmp_path}/system-overlay.qcow2'
-            assert os.path.exists(overlay)
-        assert not os.path.exists(overlay)
-        assert run.call_args[0][0] == [
-            '/usr/bin/qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
-            '-b', '/cache/box/disk.qcow2', overlay
-        ]
-
-    def test_overlay_needs_qemu_img(self, mocker, tmp_path):
-        mocker.patch('shutil.which', return_value=None)
-        with pytest.raises(KiwiBoxToolMissingError, match='qemu-utils'):
-            with snapshot_overlay('/disk', str(tmp_path)):
-                pass

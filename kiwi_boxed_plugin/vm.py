@@ -1,0 +1,156 @@
+"""
+The VM runner: one build in a box VM, from the cached box to the box's
+outcome. The accelerator is chosen, the shares opened, the job put on
+the kernel command line and qemu run on the console runner; a box that
+stays silent under KVM is started again under software emulation.
+"""
+import logging
+import os
+import time
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+from kiwi_boxed_plugin.accel import Accelerator, choose_accelerator, software
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import BoxJob
+from kiwi_boxed_plugin.cache import BoxCache, BoxFiles
+from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
+from kiwi_boxed_plugin.console import RunOutcome, run_console
+from kiwi_boxed_plugin.defaults import Defaults
+from kiwi_boxed_plugin.host_files import carried_files
+from kiwi_boxed_plugin.qemu import (
+    QEMU_ARCHES,
+    BoxMachine,
+    find_qemu_binary,
+    kernel_cmdline,
+    qemu_argv,
+    snapshot_overlay,
+)
+from kiwi_boxed_plugin.request import BoxbuildRequest
+from kiwi_boxed_plugin.result import BoxRun, clear_stale_result
+from kiwi_boxed_plugin.shares import (
+    LoginKey,
+    ShareSetup,
+    box_shares,
+    check_backend_tools,
+    open_sharing,
+    private_runtime_dir,
+    read_login_key,
+)
+from kiwi_plugin_support.host import host_arch
+
+log = logging.getLogger('kiwi')
+
+
+class VmBoxBuild:
+    """
+    One build in a box VM
+
+    :param str qemu_binary: the qemu of the box's arch
+    :param LoginKey login_key: --ssh-key, or None
+    """
+    def __init__(
+        self, request: BoxbuildRequest, box: Box, arch: BoxArch, qemu_binary: str,
+        login_key: Optional[LoginKey]
+    ) -> None:
+        self.request = request
+        self.box = box
+        self.arch = arch
+        self.qemu_binary = qemu_binary
+        self.login_key = login_key
+        self.console_log = Defaults.get_console_log(request.target_dir)
+
+    @classmethod
+    def prepare(cls, request: BoxbuildRequest) -> 'VmBoxBuild':
+        """
+        Every check of the host that needs no download and no process,
+        so that a missing tool or box fails at once
+
+        :raises KiwiError: a subclass with one line for every problem
+        """
+        login_key = read_login_key(
+            request.ssh_key, os.path.expanduser('~/.ssh')
+        ) if request.ssh_key else None
+        box = BoxCatalog().get(request.box)
+        arch = box.arch(request.arch)
+        qemu_binary = find_qemu_binary(request.arch)
+        check_backend_tools(request.sharing)
+        return cls(request, box, arch, qemu_binary, login_key)
+
+    def run(self) -> BoxRun:
+        """
+        Fetch the box if needed and run the build in it
+        """
+        request = self.request
+        accelerator = choose_accelerator(request.arch, host_arch(), request.accel)
+        log.info(f'box accelerator: {accelerator.describe()}')
+        os.makedirs(request.target_dir, exist_ok=True)
+        with BoxCache().use(self.box, self.arch, update_check=request.update_check) as files, \
+                carried_files(request.target_dir, request.carried_files):
+            started_at = time.time()
+            outcome = self.boot(files, accelerator)
+            if outcome.stalled:
+                accelerator = software(
+                    'the box stayed silent under KVM for '
+                    f'{Defaults.get_kvm_console_silence_seconds()} s'
+                )
+                log.warning(f'{accelerator.reason}: starting it again under software emulation')
+                outcome = self.boot(files, accelerator)
+        return BoxRun(outcome, started_at, accelerator.describe())
+
+    def boot(self, files: BoxFiles, accelerator: Accelerator) -> RunOutcome:
+        """
+        Start the box once: fresh overlay, fresh shares, no old verdict
+        """
+        request = self.request
+        clear_stale_result(request.target_dir)
+        shares = box_shares(request.description, request.target_dir, request.shared_path)
+        with private_runtime_dir() as runtime_dir, self.system_disk(files) as disk, \
+                open_sharing(
+                    request.sharing, shares, QEMU_ARCHES[request.arch].bus, runtime_dir,
+                    request.ssh_port, self.login_key
+                ) as sharing:
+            cmdline = kernel_cmdline(
+                request.arch, self.arch.cmdline, request.box_console(self.box),
+                self.job(sharing)
+            )
+            machine = BoxMachine(
+                arch=request.arch, accel=accelerator.name, machine=request.machine,
+                cpu=request.cpu, memory_mb=request.box_memory_mb(self.box),
+                cpus=request.box_cpus(self.box), kernel=files.kernel, initrd=files.initrd,
+                disk=disk, interactive=request.debug, share_args=sharing.qemu_args,
+                shared_memory=sharing.shared_memory, netdev_options=sharing.netdev_options
+            )
+            argv = qemu_argv(self.qemu_binary, machine, cmdline)
+            log.debug(f'box qemu call: {argv}')
+            if request.debug:
+                log.info('box debug: the console is yours; Ctrl-a x ends the box')
+            return run_console(
+                argv, self.console_log, request.debug,
+                Defaults.get_kvm_console_silence_seconds() if accelerator.is_kvm else 0
+            )
+
+    def job(self, sharing: ShareSetup) -> BoxJob:
+        """
+        The job of the box: the request's build, shared as opened
+        """
+        request = self.request
+        return BoxJob(
+            kiwi_args=request.kiwi_args,
+            sharing_backend=request.sharing,
+            no_halt=request.debug,
+            kiwi_version=request.kiwi_version,
+            custom_mount=request.shared_path,
+            ssh_port=sharing.ssh_port,
+            ssh_key=self.login_key.key if self.login_key else '',
+            ssh_key_type=self.login_key.key_type if self.login_key else '',
+            remotes=sharing.remotes,
+        )
+
+    @contextmanager
+    def system_disk(self, files: BoxFiles) -> Iterator[str]:
+        if not self.request.snapshot:
+            log.warning('--no-snapshot: the build writes into the cached box disk')
+            yield files.system_disk
+            return
+        with snapshot_overlay(files.system_disk, files.temp_dir) as overlay:
+            yield overlay
