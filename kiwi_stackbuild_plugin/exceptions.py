@@ -53,6 +53,12 @@ class KiwiStackTargetExistsError(KiwiStackbuildError):
     """
 
 
+class KiwiStackDescriptionError(KiwiStackbuildError):
+    """
+    Raised when --description is not a kiwi description this user can read.
+    """
+
+
 class KiwiStackConflictError(KiwiStackbuildError):
     """
     Raised when a stash puts a file where a lower stash has a

@@ -13,6 +13,8 @@ from typing import Any, Dict, Iterator, List, Optional, Type
 from kiwi.command import Command
 from kiwi.exceptions import KiwiError
 
+from kiwi_plugin_support.text import last_line
+
 from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
 from kiwi_stackbuild_plugin.exceptions import (
     KiwiContainerToolError, KiwiRegistryError
@@ -23,15 +25,6 @@ from kiwi_stackbuild_plugin import oci_image
 log = logging.getLogger('kiwi')
 
 Json = Dict[str, Any]
-
-
-def last_line(text: str) -> str:
-    """
-    The last non-empty line of a tool's error output, which is where
-    podman and skopeo say what went wrong
-    """
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else 'no error message'
 
 
 def registry_options(auth_file: Optional[str], tls_verify: Optional[bool]) -> List[str]:
@@ -76,6 +69,7 @@ class ContainerImages:
     ) -> str:
         result = Command.run(argv, custom_env=self.environment, raise_on_error=False)
         if result.returncode != 0:
+            # podman and skopeo say what went wrong in their last line
             raise error(f'{what}: {last_line(result.error or result.output)}')
         return result.output
 
@@ -166,9 +160,6 @@ class ContainerImages:
 
     def tag(self, image: str, reference: str) -> None:
         self._run(['podman', 'tag', image, reference], f'cannot tag {reference}')
-
-    def remove(self, reference: str) -> None:
-        self._run(['podman', 'rmi', reference], f'cannot remove {reference}')
 
     @contextmanager
     def mounted(self, image: str) -> Iterator[str]:

@@ -2,11 +2,12 @@
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 from typing import Any, Dict, List, Sequence
 
+from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
+from kiwi_plugin_support.host import find_program
 from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
 
 from kiwi_stackbuild_plugin.exceptions import KiwiStackKiwiError, KiwiStackPathError
@@ -74,10 +75,12 @@ def kiwi_executable() -> List[str]:
     beside = os.path.join(os.path.dirname(sys.executable), 'kiwi-ng')
     if os.access(beside, os.X_OK):
         return [beside]
-    found = shutil.which('kiwi-ng')
-    if found:
-        return [found]
-    return [sys.executable, '-c', 'from kiwi.kiwi import main; main()']
+    try:
+        return [find_program('kiwi-ng', 'kiwi', 'for the build of the stacked root')]
+    except KiwiPluginToolMissingError:
+        # kiwi is importable, as it runs this plugin: its entry point
+        # serves where no kiwi-ng script was installed
+        return [sys.executable, '-c', 'from kiwi.kiwi import main; main()']
 
 
 class KiwiCall:
@@ -100,7 +103,6 @@ class KiwiCall:
         check_shell_literal(self.target_dir, '--target-dir')
         if self.description:
             check_shell_literal(self.description, '--description')
-        if self.description:
             self.command = 'system build'
             supplied = [
                 '--description', self.description,
@@ -121,6 +123,9 @@ class KiwiCall:
         :raises KiwiStackKiwiError: if kiwi fails
         """
         log.info(f'Running kiwi-ng {self.command} on {self.root}')
+        # not kiwi's Command: Command.run and Command.call catch the
+        # output in pipes, and kiwi's progress belongs on this terminal
+        # as it comes, which a child that inherits stdout and stderr has
         code = subprocess.run(self.argv).returncode
         if code != 0:
             raise KiwiStackKiwiError(

@@ -114,8 +114,10 @@ class LayerTar:
         # hashing while writing saves reading the layer a second time
         digest = hashlib.sha256()
         size = 0
-        # stderr goes to a file: a pipe nobody reads while the layer
-        # streams would block tar after many warnings
+        # not kiwi's Command: Command.run holds all output in memory (a
+        # layer is gigabytes) and Command.call pipes stderr too. stderr
+        # goes to a file: a pipe nobody reads while the layer streams
+        # would block tar after many warnings
         with open(path, 'wb') as layer, tempfile.TemporaryFile() as errors:
             tar = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
             assert tar.stdout

@@ -2,21 +2,11 @@
 from datetime import datetime, timezone
 from typing import Any, Dict, List
 
+from kiwi_plugin_support.text import human_size
+
 from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
 
 HEADER = ('NAME', 'TAG', 'SIZE', 'CREATED', 'ARCH', 'DESCRIPTION')
-
-
-def human_size(size: int) -> str:
-    """
-    Bytes in the SI units podman uses, e.g. '211 MB'
-    """
-    value = float(size)
-    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
-        if value < 1000 or unit == 'TB':
-            return f'{value:.0f} {unit}' if unit == 'B' else f'{value:.3g} {unit}'
-        value /= 1000
-    return f'{value:.3g} TB'
 
 
 def stash_rows(images: List[Dict[str, Any]]) -> List[tuple]:

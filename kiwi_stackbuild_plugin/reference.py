@@ -1,7 +1,7 @@
 """Stash names, tags and digests: what a valid image reference is."""
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import NewType, Optional
 
 from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
 from kiwi_stackbuild_plugin.exceptions import KiwiStashNameError
@@ -15,6 +15,11 @@ _TAG = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}')
 _DIGEST = re.compile(r'sha256:[a-f0-9]{64}')
 # a registry host: has a '.', a port, or is localhost
 _DOMAIN = re.compile(r'(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:[0-9]+)')
+
+# a registry location that validate_registry accepted and normalized,
+# e.g. 'localhost:5000/stashes': the type says it was checked, so the
+# references built on it need not check it again
+RegistryLocation = NewType('RegistryLocation', str)
 
 
 def is_valid_name(name: str) -> bool:
@@ -58,11 +63,12 @@ def validate_tag(tag: str) -> str:
     )
 
 
-def validate_registry(registry: str) -> str:
+def validate_registry(registry: str) -> RegistryLocation:
     """
     Check a registry location such as 'localhost:5000/stashes'
 
     :raises KiwiStashNameError: if it is not a registry location
+    :return: the location without scheme and trailing '/'
     """
     location = registry.rstrip('/')
     for scheme in ('docker://', 'https://', 'http://'):
@@ -70,7 +76,7 @@ def validate_registry(registry: str) -> str:
             location = location[len(scheme):]
     domain, _, path = location.partition('/')
     if _DOMAIN.fullmatch(domain) and (not path or _NAME.fullmatch(path)):
-        return location
+        return RegistryLocation(location)
     raise KiwiStashNameError(
         f"'{registry}' is not a registry location: give HOST[:PORT][/PATH], "
         "e.g. localhost:5000/stashes"
@@ -119,17 +125,26 @@ class StashReference:
     def suffix(self) -> str:
         return f'@{self.digest}' if self.digest else f':{self.tag}'
 
+    def local_repository(self) -> str:
+        """
+        The fully qualified repository in the local storage, without
+        tag or digest, e.g. 'localhost/leap-base'
+        """
+        return f'{StackbuildDefaults.local_registry}/{self.name}'
+
     def local(self) -> str:
         """
         The fully qualified reference in the local storage
         """
-        return f'{StackbuildDefaults.local_registry}/{self.name}{self.suffix}'
+        return f'{self.local_repository()}{self.suffix}'
 
-    def remote(self, registry: str) -> str:
+    def remote(self, location: RegistryLocation) -> str:
         """
         The fully qualified reference in the given registry
+
+        :param str location: a location validate_registry returned
         """
-        return f'{validate_registry(registry)}/{self.name}{self.suffix}'
+        return f'{location}/{self.name}{self.suffix}'
 
     def __str__(self) -> str:
         return f'{self.name}{self.suffix}'

@@ -9,11 +9,13 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from kiwi.command import Command
 
+from kiwi_plugin_support.text import last_line
+
 from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
 from kiwi_stackbuild_plugin.exceptions import (
     KiwiStackbuildError, KiwiStackConflictError, KiwiStackTargetExistsError
 )
-from kiwi_stackbuild_plugin.images import ContainerImages, last_line
+from kiwi_stackbuild_plugin.images import ContainerImages
 from kiwi_stackbuild_plugin.layer import WHITEOUT_PREFIX
 from kiwi_stackbuild_plugin.root_info import resolve_in_root
 
@@ -164,6 +166,8 @@ def remove_path(root: str, path: str) -> None:
 
 def check_target_free(root: str) -> None:
     """
+    Check the root to stack into before anything is pulled or stacked
+
     :raises KiwiStackTargetExistsError: if root exists; it is never
         removed or written to
     """
@@ -190,10 +194,10 @@ class Stacker:
         The root grows in a private directory beside it and gets its
         name only when complete, so a failure leaves no half root.
 
-        :raises KiwiStackTargetExistsError: if root exists
+        :param str root: where the stacked root goes; it must not exist,
+            which the caller checks with check_target_free up front
         :raises KiwiStackConflictError: if a file meets a directory
         """
-        check_target_free(root)
         parent = os.path.dirname(root)
         os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(prefix='.image-root.stacking-', dir=parent)

@@ -1,56 +1,51 @@
 """kiwi-ng system stackbuild: from the parsed command line to the image."""
-import glob
 import logging
-import os
-import sys
 from typing import Any, Dict, List, Optional
 
+from kiwi_plugin_support.description import description_problem
+
 from kiwi_stackbuild_plugin.exceptions import (
-    KiwiStackbuildError, KiwiStashNotFoundError
+    KiwiStackDescriptionError, KiwiStashNotFoundError
 )
 from kiwi_stackbuild_plugin.images import ContainerImages
 from kiwi_stackbuild_plugin.kiwi_call import KiwiCall
 from kiwi_stackbuild_plugin.listing import stash_rows
-from kiwi_stackbuild_plugin.options import require_root, tls_verify, typed_values
-from kiwi_stackbuild_plugin.reference import StashReference, validate_registry
+from kiwi_stackbuild_plugin.options import require_root, tls_verify
+from kiwi_stackbuild_plugin.reference import (
+    RegistryLocation, StashReference, validate_registry
+)
 from kiwi_stackbuild_plugin.stack import Stacker, StackItem, check_target_free
 
 log = logging.getLogger('kiwi')
 
 
-def stash_names(command_args: Dict[str, Any], argv: List[str]) -> List[str]:
+def check_description(description: str, kiwi_file: str) -> None:
     """
-    The stashes in the order and number the user typed them
-
-    :param list argv: the command line; when it is not the one docopt
-        parsed (a programmatic call), docopt's list is used
+    :param str kiwi_file: the --kiwi-file given to kiwi, '' for none
+    :raises KiwiStackDescriptionError: unless description is a kiwi
+        description this user can read
     """
-    typed = typed_values(argv, '--stash')
-    parsed = command_args.get('--stash') or []
-    return typed if typed and set(typed) == set(parsed) else list(parsed)
-
-
-def check_description(description: Optional[str]) -> None:
-    if not description:
-        return
-    if not glob.glob(os.path.join(description, 'config.xml')) and \
-            not glob.glob(os.path.join(description, '*.kiwi')):
-        raise KiwiStackbuildError(
-            f"'{description}' is not a kiwi description: it has no config.xml "
-            "or *.kiwi file"
+    problem = description_problem(description, kiwi_file)
+    if problem:
+        raise KiwiStackDescriptionError(
+            f'{problem}; --description takes the directory of a kiwi image description'
         )
 
 
 def resolve(
-    images: ContainerImages, references: List[StashReference], registry: Optional[str]
+    images: ContainerImages, references: List[StashReference],
+    location: Optional[RegistryLocation]
 ) -> List[StackItem]:
     """
     The image id of each stash, pulled first from a registry if given
+
+    :param str location: a registry location validate_registry returned,
+        None to take the stashes from the local storage
     """
     items = []
     for reference in references:
-        if registry:
-            image = images.pull(reference.remote(registry))
+        if location:
+            image = images.pull(reference.remote(location))
         else:
             local = reference.local()
             if not images.exists(local):
@@ -69,23 +64,23 @@ def run_stackbuild(command_args: Dict[str, Any], global_args: Dict[str, Any]) ->
     """
     Stack the stashes into <target-dir>/build/image-root and build
 
-    Everything that can be checked is checked before anything is
-    pulled or stacked.
+    Everything that can be checked is checked, once, before anything
+    is pulled or stacked.
 
-    :param dict command_args: docopt's view of the stackbuild usage
+    :param dict command_args: docopt's view of the stackbuild usage;
+        its '--stash' list is what the user typed, in order (see the
+        usage module)
     :param dict global_args: kiwi's global options, forwarded to kiwi
     """
-    references = [
-        StashReference.parse(name) for name in stash_names(command_args, sys.argv)
-    ]
+    references = [StashReference.parse(name) for name in command_args['--stash']]
     registry = command_args.get('--from-registry')
-    if registry:
-        validate_registry(registry)
-    description = command_args.get('--description')
-    check_description(description)
+    location = validate_registry(registry) if registry else None
+    description = command_args.get('--description') or ''
+    if description:
+        check_description(description, global_args.get('--kiwi-file') or '')
     call = KiwiCall(
         command_args['--target-dir'], command_args.get('<kiwi_command_args>') or [],
-        global_args, description or ''
+        global_args, description
     )
     check_target_free(call.root)
     require_root('system stackbuild')
@@ -93,5 +88,5 @@ def run_stackbuild(command_args: Dict[str, Any], global_args: Dict[str, Any]) ->
         command_args.get('--registry-auth-file'), tls_verify(command_args),
         global_args.get('--temp-dir')
     )
-    Stacker(images).stack(resolve(images, references, registry), call.root)
+    Stacker(images).stack(resolve(images, references, location), call.root)
     call.run()

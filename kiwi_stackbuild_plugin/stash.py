@@ -58,13 +58,13 @@ class StashResult:
     """
     What a stash stored
 
-    :param str reference: fully qualified local reference
+    :param StashReference reference: the stash name and tag
     :param str image: image id, '' if nothing new was stored
     :param int changed: paths stored in the new layer
     :param int deleted: whiteouts in the new layer
     :param bool first: whether the layer is the first of the stash
     """
-    reference: str
+    reference: StashReference
     image: str
     changed: int
     deleted: int
@@ -115,13 +115,14 @@ class Stash:
         failure leaves no partial image behind.
         """
         info = RootInfo.read(root)
-        reference = self.reference_for(info, container_name, tag).local()
+        reference = self.reference_for(info, container_name, tag)
+        local = reference.local()
         base = None
-        if self.images.exists(reference):
-            base = self.images.inspect(reference)['Id']
+        if self.images.exists(local):
+            base = self.images.inspect(local)['Id']
         else:
             base = newest_of_repository(
-                self.images.stashes(), reference.rpartition(':')[0]
+                self.images.stashes(), reference.local_repository()
             )
         with work_directory('kiwi-stash-', self.temp_dir) as work:
             layer_path = os.path.join(work, 'layer.tar')
@@ -131,7 +132,7 @@ class Stash:
                     diff = TreeDiff.compare(scan_tree(old), scan_tree(info.root))
                 if diff.empty:
                     log.info(f'{info.root} has not changed since the stash {base[:12]}')
-                    self.images.tag(base, reference)
+                    self.images.tag(base, local)
                     return StashResult(reference, '', 0, 0, False)
                 layer = LayerTar.changes(info.root, diff.changed, diff.deleted, layer_path)
                 changed, deleted = len(diff.changed), len(diff.deleted)
@@ -139,10 +140,10 @@ class Stash:
                 layer = LayerTar.whole_tree(info.root, layer_path)
                 changed, deleted = 0, 0
             created = rfc3339_now()
-            log.info(f'Storing {reference}')
+            log.info(f'Storing {local}')
             image = self.images.commit(
                 layer, base, info.labels(created), oci_arch(info.arch), created,
-                reference, os.path.join(work, 'oci')
+                local, os.path.join(work, 'oci')
             )
         return StashResult(reference, image, changed, deleted, base is None)
 

@@ -5,7 +5,7 @@ from typing import Any, Dict
 from kiwi_stackbuild_plugin.images import ContainerImages
 from kiwi_stackbuild_plugin.listing import format_table, stash_rows
 from kiwi_stackbuild_plugin.options import require_root, tls_verify
-from kiwi_stackbuild_plugin.reference import StashReference, validate_registry
+from kiwi_stackbuild_plugin.reference import validate_registry
 from kiwi_stackbuild_plugin.stash import Stash
 
 log = logging.getLogger('kiwi')
@@ -28,23 +28,22 @@ def run_stash(command_args: Dict[str, Any], global_args: Dict[str, Any]) -> None
         print(format_table(rows) if rows else 'No stashes: create one with '
               "'kiwi-ng system stash --root DIR'")
         return
-    registry = command_args.get('--push')
-    if registry:
-        validate_registry(registry)
+    push = command_args.get('--push')
+    location = validate_registry(push) if push else None
     require_root('system stash')
     result = Stash(images, temp_dir).store(
         command_args['--root'], command_args.get('--container-name'),
         command_args.get('--tag')
     )
+    local = result.reference.local()
     if result.first:
-        log.info(f'Stashed as {result.reference} (image {result.image[:12]})')
+        log.info(f'Stashed as {local} (image {result.image[:12]})')
     elif result.image:
         log.info(
-            f'Stashed as {result.reference} (image {result.image[:12]}): one layer with '
+            f'Stashed as {local} (image {result.image[:12]}): one layer with '
             f'{result.changed} changed and {result.deleted} deleted paths'
         )
     else:
-        log.info(f'Nothing changed: {result.reference} names the previous stash')
-    if registry:
-        reference = StashReference.parse(result.reference)
-        images.push(result.reference, reference.remote(registry))
+        log.info(f'Nothing changed: {local} names the previous stash')
+    if location:
+        images.push(local, result.reference.remote(location))

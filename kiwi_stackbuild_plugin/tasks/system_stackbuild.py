@@ -50,6 +50,12 @@ from kiwi_plugin_support import usage
 
 log = logging.getLogger('kiwi')
 
+# The stashes are stacked in the order typed, and docopt gives
+# '--stash' exactly as typed, repeats included, as long as it stands in
+# one usage line only: docopt 0.6.2 and docopt-ng add to a repeated
+# option's value in place, so a second usage line holding '--stash'
+# would match the same arguments again and return a, b, c, b, c for
+# a, b, c. Keep '--stash' in a single line.
 usage.register(__doc__ or '', 'system stackbuild', passthrough_to='system build')
 
 

@@ -5,20 +5,28 @@ import pytest
 
 from kiwi_stackbuild_plugin import stackbuild_command, stash_command
 from kiwi_stackbuild_plugin.exceptions import (
-    KiwiStackbuildError, KiwiStackPrivilegesError, KiwiStackTargetExistsError,
-    KiwiStashNotFoundError
+    KiwiStackDescriptionError, KiwiStackPrivilegesError, KiwiStackTargetExistsError,
+    KiwiStashNameError, KiwiStashNotFoundError
 )
-from kiwi_stackbuild_plugin.reference import StashReference
+from kiwi_stackbuild_plugin.reference import StashReference, validate_registry
 from kiwi_stackbuild_plugin.stack import StackItem
 from kiwi_stackbuild_plugin.stash import StashResult
 
 
-def stash_args(**given):
-    args = {'--list': False, '--root': '/r', '--tag': None, '--container-name': None,
-            '--push': None, '--registry-auth-file': None, '--tls-verify': False,
-            '--no-tls-verify': False}
-    args.update(given)
-    return args
+def run_stash(kiwi_call, *argv):
+    """
+    run_stash on the command line argv, parsed as kiwi parses it
+    """
+    global_args, command_args = kiwi_call(*argv)
+    stash_command.run_stash(command_args, global_args)
+
+
+def run_stackbuild(kiwi_call, *argv):
+    """
+    run_stackbuild on the command line argv, parsed as kiwi parses it
+    """
+    global_args, command_args = kiwi_call(*argv)
+    stackbuild_command.run_stackbuild(command_args, global_args)
 
 
 @pytest.fixture
@@ -26,66 +34,53 @@ def images(mocker):
     return mocker.patch.object(stash_command, 'ContainerImages').return_value
 
 
-def test_list(images, capsys):
+@pytest.fixture
+def store(mocker):
+    return mocker.patch.object(stash_command.Stash, 'store')
+
+
+def test_list(images, kiwi_call, capsys):
+    global_args, command_args = kiwi_call('system', 'stash', '--list')
     images.stashes.return_value = [{'Names': ['localhost/a:b'], 'Size': 1, 'Created': 0}]
-    stash_command.run_stash(stash_args(**{'--list': True}), {})
+    stash_command.run_stash(command_args, global_args)
     assert capsys.readouterr().out.splitlines()[1].split()[:2] == ['a', 'b']
     images.stashes.return_value = []
-    stash_command.run_stash(stash_args(**{'--list': True}), {})
+    stash_command.run_stash(command_args, global_args)
     assert 'No stashes' in capsys.readouterr().out
 
 
-def test_stash_and_push(images, mocker, caplog):
-    mocker.patch.object(os, 'geteuid', return_value=0)
-    store = mocker.patch.object(stash_command.Stash, 'store', return_value=StashResult(
-        'localhost/a:v1', 'i' * 64, 3, 1, False
-    ))
-    stash_command.run_stash(stash_args(**{
-        '--push': 'localhost:5000/s', '--tag': 'v1', '--container-name': 'a'
-    }), {'--temp-dir': '/big'})
+@pytest.mark.parametrize('registry', ['localhost:5000/s', 'docker://localhost:5000/s/'])
+def test_stash_and_push(registry, images, store, as_root, kiwi_call, caplog):
+    store.return_value = StashResult(StashReference('a', 'v1'), 'i' * 64, 3, 1, False)
+    run_stash(
+        kiwi_call, '--temp-dir', '/big', 'system', 'stash', '--root', '/r',
+        '--push', registry, '--tag', 'v1', '--container-name', 'a'
+    )
     assert stash_command.ContainerImages.call_args.args == (None, None, '/big')
     store.assert_called_once_with('/r', 'a', 'v1')
     images.push.assert_called_once_with('localhost/a:v1', 'localhost:5000/s/a:v1')
-    assert '3 changed and 1 deleted' in caplog.text
+    assert 'Stashed as localhost/a:v1 (image iiiiiiiiiiii): one layer with ' \
+        '3 changed and 1 deleted paths' in caplog.text
 
 
-def test_stash_messages(images, mocker, caplog):
-    mocker.patch.object(os, 'geteuid', return_value=0)
-    store = mocker.patch.object(stash_command.Stash, 'store')
-    store.return_value = StashResult('localhost/a:latest', 'i' * 64, 0, 0, True)
-    stash_command.run_stash(stash_args(), {})
+def test_stash_messages(images, store, as_root, kiwi_call, caplog):
+    global_args, command_args = kiwi_call('system', 'stash', '--root', '/r')
+    store.return_value = StashResult(StashReference('a'), 'i' * 64, 0, 0, True)
+    stash_command.run_stash(command_args, global_args)
     assert 'Stashed as localhost/a:latest (image iiiiiiiiiiii)' in caplog.text
-    store.return_value = StashResult('localhost/a:latest', '', 0, 0, False)
-    stash_command.run_stash(stash_args(), {})
-    assert 'Nothing changed' in caplog.text
+    store.return_value = StashResult(StashReference('a'), '', 0, 0, False)
+    stash_command.run_stash(command_args, global_args)
+    assert 'Nothing changed: localhost/a:latest names the previous stash' in caplog.text
     images.push.assert_not_called()
 
 
-def test_stash_checks_registry_and_root_first(images, mocker):
-    store = mocker.patch.object(stash_command.Stash, 'store')
-    with pytest.raises(Exception, match='is not a registry location'):
-        stash_command.run_stash(stash_args(**{'--push': 'no registry'}), {})
+def test_stash_checks_registry_and_root_first(images, store, kiwi_call, mocker):
+    with pytest.raises(KiwiStashNameError, match='is not a registry location'):
+        run_stash(kiwi_call, 'system', 'stash', '--root', '/r', '--push', 'no registry')
     mocker.patch.object(os, 'geteuid', return_value=1000)
     with pytest.raises(KiwiStackPrivilegesError):
-        stash_command.run_stash(stash_args(), {})
+        run_stash(kiwi_call, 'system', 'stash', '--root', '/r')
     store.assert_not_called()
-
-
-def test_stash_names_prefers_what_was_typed(mocker):
-    parsed = {'--stash': ['a', 'b', 'c', 'b', 'c']}
-    argv = ['kiwi-ng', 'system', 'stackbuild', '--stash', 'a', '--stash', 'b', '--stash', 'c']
-    assert stackbuild_command.stash_names(parsed, argv) == ['a', 'b', 'c']
-    # a programmatic call: argv is not the command line that was parsed
-    assert stackbuild_command.stash_names({'--stash': ['x']}, ['pytest']) == ['x']
-    assert stackbuild_command.stash_names({'--stash': ['x']}, argv) == ['x']
-
-
-def test_check_description(tmp_path):
-    stackbuild_command.check_description(None)
-    with pytest.raises(KiwiStackbuildError, match='is not a kiwi description'):
-        stackbuild_command.check_description(str(tmp_path))
-    (tmp_path / 'x.kiwi').write_text('')
-    stackbuild_command.check_description(str(tmp_path))
 
 
 def test_resolve_local_and_missing():
@@ -107,7 +102,7 @@ def test_resolve_pulls_from_the_registry():
     images = Mock()
     images.pull.side_effect = ['id1', 'id2']
     items = stackbuild_command.resolve(
-        images, [StashReference('a'), StashReference('b', 'v2')], 'r:5000/s'
+        images, [StashReference('a'), StashReference('b', 'v2')], validate_registry('r:5000/s')
     )
     assert items == [StackItem('a:latest', 'id1'), StackItem('b:v2', 'id2')]
     assert [call.args for call in images.pull.call_args_list] == [
@@ -116,47 +111,116 @@ def test_resolve_pulls_from_the_registry():
     images.exists.assert_not_called()
 
 
-def stackbuild_args(target, **given):
-    args = {'--stash': ['a', 'b'], '--target-dir': str(target), '--description': None,
-            '--from-registry': None, '--registry-auth-file': None, '--tls-verify': False,
-            '--no-tls-verify': True, '<kiwi_command_args>': []}
-    args.update(given)
-    return args
+class Stackbuild:
+    """
+    run_stackbuild with the container storage, the stacking and the
+    kiwi run replaced
+    """
+    def __init__(self, mocker, target: str) -> None:
+        self.target = target
+        self.images = mocker.patch.object(stackbuild_command, 'ContainerImages')
+        self.resolve = mocker.patch.object(stackbuild_command, 'resolve', return_value=['items'])
+        self.stacker = mocker.patch.object(stackbuild_command, 'Stacker')
+        self.call = mocker.patch.object(stackbuild_command, 'KiwiCall')
+        self.call.return_value.root = os.path.join(target, 'build', 'image-root')
+
+    def stashes(self) -> list:
+        """
+        the stashes run_stackbuild resolved, in order
+        """
+        return self.resolve.call_args.args[1]
 
 
-def test_run_stackbuild(mocker, tmp_path):
-    mocker.patch.object(os, 'geteuid', return_value=0)
-    mocker.patch.object(stackbuild_command.sys, 'argv', ['kiwi-ng'])
-    images = mocker.patch.object(stackbuild_command, 'ContainerImages')
-    resolve = mocker.patch.object(stackbuild_command, 'resolve', return_value=['items'])
-    stacker = mocker.patch.object(stackbuild_command, 'Stacker')
-    call = mocker.patch.object(stackbuild_command, 'KiwiCall')
-    call.return_value.root = str(tmp_path / 'build' / 'image-root')
-    stackbuild_command.run_stackbuild(
-        stackbuild_args(tmp_path), {'--type': 'tbz', '--temp-dir': '/var/tmp'})
-    images.assert_called_once_with(None, False, '/var/tmp')
-    assert resolve.call_args.args[1] == [StashReference('a'), StashReference('b')]
-    stacker.return_value.stack.assert_called_once_with(['items'], call.return_value.root)
-    call.assert_called_once_with(
-        str(tmp_path), [], {'--type': 'tbz', '--temp-dir': '/var/tmp'}, '')
-    call.return_value.run.assert_called_once_with()
+@pytest.fixture
+def stackbuild(mocker, tmp_path):
+    return Stackbuild(mocker, str(tmp_path / 'target'))
 
 
-def test_run_stackbuild_checks_before_touching_anything(mocker, tmp_path):
-    mocker.patch.object(stackbuild_command.sys, 'argv', ['kiwi-ng'])
-    resolve = mocker.patch.object(stackbuild_command, 'resolve')
-    (tmp_path / 'build' / 'image-root').mkdir(parents=True)
-    with pytest.raises(KiwiStackTargetExistsError):
-        stackbuild_command.run_stackbuild(stackbuild_args(tmp_path), {})
-    with pytest.raises(Exception, match='not a valid stash name'):
-        stackbuild_command.run_stackbuild(stackbuild_args(tmp_path, **{'--stash': ['A']}), {})
-    with pytest.raises(Exception, match='is not a registry location'):
-        stackbuild_command.run_stackbuild(
-            stackbuild_args(tmp_path, **{'--from-registry': 'x y'}), {})
-    with pytest.raises(KiwiStackbuildError, match='is not a kiwi description'):
-        stackbuild_command.run_stackbuild(
-            stackbuild_args(tmp_path, **{'--description': str(tmp_path)}), {})
+def test_run_stackbuild(stackbuild, as_root, kiwi_call):
+    global_args, command_args = kiwi_call(
+        '--type', 'tbz', '--temp-dir', '/var/tmp', 'system', 'stackbuild',
+        '--stash', 'a', '--stash', 'b', '--target-dir', stackbuild.target, '--no-tls-verify',
+        '--', '--signing-key', '/k'
+    )
+    stackbuild_command.run_stackbuild(command_args, global_args)
+    stackbuild.images.assert_called_once_with(None, False, '/var/tmp')
+    assert stackbuild.stashes() == [StashReference('a'), StashReference('b')]
+    assert stackbuild.resolve.call_args.args[2] is None
+    stackbuild.stacker.return_value.stack.assert_called_once_with(
+        ['items'], stackbuild.call.return_value.root
+    )
+    stackbuild.call.assert_called_once_with(
+        stackbuild.target, ['--signing-key', '/k'], global_args, ''
+    )
+    stackbuild.call.return_value.run.assert_called_once_with()
+
+
+@pytest.mark.parametrize('typed', [
+    ['a', 'b', 'c'], ['a', 'b', 'a'], ['a', 'a'], ['b', 'a', 'b'], ['c', 'b', 'a'],
+])
+@pytest.mark.parametrize('spelling', [['--stash', '{}'], ['--stash={}']])
+def test_the_stashes_are_what_the_user_typed_in_order(
+    typed, spelling, stackbuild, as_root, kiwi_call
+):
+    stashes = [[word.format(name) for word in spelling] for name in typed]
+    # other options between the stashes; a '--stash' after '--' is kiwi's
+    words = stashes[0] + ['--target-dir', stackbuild.target]
+    for index, stash in enumerate(stashes[1:]):
+        words += stash + (['--no-tls-verify'] if index == 0 else [])
+    run_stackbuild(kiwi_call, 'system', 'stackbuild', *words, '--', '--stash', 'x')
+    assert stackbuild.stashes() == [StashReference.parse(name) for name in typed]
+
+
+def test_stackbuild_pulls_from_the_validated_registry(stackbuild, as_root, kiwi_call):
+    run_stackbuild(
+        kiwi_call, 'system', 'stackbuild', '--stash', 'a', '--target-dir', stackbuild.target,
+        '--from-registry', 'docker://localhost:5000/stashes/'
+    )
+    assert stackbuild.resolve.call_args.args[2] == 'localhost:5000/stashes'
+
+
+@pytest.mark.parametrize('words, error, match', [
+    (['--stash', 'A'], KiwiStashNameError, "'A' is not a valid stash name"),
+    (['--from-registry', 'x y'], KiwiStashNameError, "'x y' is not a registry location"),
+    (['--description', '{tmp}'], KiwiStackDescriptionError,
+     "is not a kiwi description: it has no config.xml or \\*.kiwi; --description takes"),
+    (['--description', '{tmp}/missing'], KiwiStackDescriptionError,
+     'description directory .*/missing not found'),
+])
+def test_user_input_is_checked_before_anything_is_touched(
+    words, error, match, stackbuild, as_root, kiwi_call, tmp_path
+):
+    words = [word.format(tmp=tmp_path) for word in words]
+    with pytest.raises(error, match=match):
+        run_stackbuild(
+            kiwi_call, 'system', 'stackbuild', '--stash', 'a', '--target-dir', stackbuild.target,
+            *words
+        )
+    stackbuild.images.assert_not_called()
+    stackbuild.resolve.assert_not_called()
+
+
+def test_the_description_file_is_the_one_kiwi_is_told(stackbuild, as_root, kiwi_call, tmp_path):
+    (tmp_path / 'config.xml').write_text('<image/>')
+    arguments = [
+        'system', 'stackbuild', '--stash', 'a', '--target-dir', stackbuild.target,
+        '--description', str(tmp_path)
+    ]
+    run_stackbuild(kiwi_call, *arguments)
+    with pytest.raises(KiwiStackDescriptionError, match='it has no other.kiwi'):
+        run_stackbuild(kiwi_call, '--kiwi-file', 'other.kiwi', *arguments)
+
+
+def test_an_existing_target_or_a_user_is_refused_before_anything_is_touched(
+    stackbuild, kiwi_call, mocker
+):
+    arguments = ['system', 'stackbuild', '--stash', 'a', '--target-dir', stackbuild.target]
+    os.makedirs(stackbuild.call.return_value.root)
+    with pytest.raises(KiwiStackTargetExistsError, match='exists and is kept'):
+        run_stackbuild(kiwi_call, *arguments)
+    os.rmdir(stackbuild.call.return_value.root)
     mocker.patch.object(os, 'geteuid', return_value=1000)
     with pytest.raises(KiwiStackPrivilegesError):
-        stackbuild_command.run_stackbuild(stackbuild_args(tmp_path / 'other'), {})
-    resolve.assert_not_called()
+        run_stackbuild(kiwi_call, *arguments)
+    stackbuild.images.assert_not_called()
+    stackbuild.resolve.assert_not_called()

@@ -2,7 +2,8 @@ import pytest
 
 from kiwi_stackbuild_plugin.exceptions import KiwiStashNameError
 from kiwi_stackbuild_plugin.reference import (
-    StashReference, is_valid_name, validate_name, validate_registry, validate_tag
+    RegistryLocation, StashReference, is_valid_name, validate_name, validate_registry,
+    validate_tag
 )
 
 DIGEST = 'sha256:' + 'ab' * 32
@@ -92,8 +93,17 @@ def test_parse_rejects(text, match):
 def test_references():
     tagged = StashReference('base', 'v1')
     assert tagged.local() == 'localhost/base:v1'
-    assert tagged.remote('docker://localhost:5000/s/') == 'localhost:5000/s/base:v1'
+    assert tagged.local_repository() == 'localhost/base'
+    assert tagged.remote(validate_registry('docker://localhost:5000/s/')) == \
+        'localhost:5000/s/base:v1'
     assert str(tagged) == 'base:v1'
     pinned = StashReference('base', digest=DIGEST)
     assert pinned.local() == f'localhost/base@{DIGEST}'
-    assert pinned.remote('r.example.org') == f'r.example.org/base@{DIGEST}'
+    assert pinned.local_repository() == 'localhost/base'
+    assert pinned.remote(validate_registry('r.example.org')) == f'r.example.org/base@{DIGEST}'
+
+
+def test_remote_takes_the_location_as_validated():
+    # the location was checked where the user gave it: not again here
+    assert StashReference('base').remote(RegistryLocation('checked:1/x')) == \
+        'checked:1/x/base:latest'

@@ -1,14 +1,13 @@
 import os
 import stat
 from contextlib import contextmanager
-from unittest.mock import Mock
 
 import pytest
 
-from kiwi_stackbuild_plugin import stack
 from kiwi_stackbuild_plugin.exceptions import (
     KiwiStackbuildError, KiwiStackConflictError, KiwiStackTargetExistsError
 )
+from kiwi_stackbuild_plugin.root_info import resolve_in_root
 from kiwi_stackbuild_plugin.stack import (
     RSYNC_OPTIONS, Stacker, StackItem, check_target_free, conflict_message, find_conflicts,
     layer_markers, lower_kind, remove_path, tree_kinds
@@ -116,7 +115,8 @@ class FakeImages:
         return {'Labels': self.labels.get(image)}
 
 
-def copying_rsync(mocker):
+@pytest.fixture
+def copying_rsync(command_run, tool_result):
     """
     Command.run replaced by a copy that behaves like the rsync call
     """
@@ -126,19 +126,19 @@ def copying_rsync(mocker):
         for directory, dirs, files in os.walk(source):
             relative = os.path.relpath(directory, source)
             for name in dirs:
-                os.makedirs(stack.resolve_in_root(target, os.path.join(relative, name)),
+                os.makedirs(resolve_in_root(target, os.path.join(relative, name)),
                             exist_ok=True)
             for name in files:
                 with open(os.path.join(directory, name)) as handle:
                     content = handle.read()
-                path = stack.resolve_in_root(target, os.path.join(relative, name))
+                path = resolve_in_root(target, os.path.join(relative, name))
                 with open(path, 'w') as handle:
                     handle.write(content)
-        return Mock(returncode=0, error='')
-    return mocker.patch.object(stack.Command, 'run', side_effect=run)
+        return tool_result()
+    command_run.side_effect = run
 
 
-def test_stack_applies_order_deletions_and_root_mode(tmp_path, mocker):
+def test_stack_applies_order_deletions_and_root_mode(tmp_path, copying_rsync):
     lower, upper, upper_layer = tmp_path / 'lower', tmp_path / 'upper', tmp_path / 'layer'
     for tree in (lower, upper, upper_layer):
         tree.mkdir()
@@ -150,7 +150,6 @@ def test_stack_applies_order_deletions_and_root_mode(tmp_path, mocker):
     (upper_layer / '.wh.gone').write_text('')
     os.makedirs(upper_layer / 'opq')
     (upper_layer / 'opq' / '.wh..wh..opq').write_text('')
-    copying_rsync(mocker)
     images = FakeImages(
         {'L': str(lower), 'U': str(upper)}, layers={'U': [str(upper_layer)]},
         labels={'U': {'org.opensuse.kiwi.stash.root-mode': '0711',
@@ -165,12 +164,11 @@ def test_stack_applies_order_deletions_and_root_mode(tmp_path, mocker):
     assert os.listdir(root.parent) == ['image-root']
 
 
-def test_stack_without_labels_or_layers(tmp_path, mocker, caplog):
+def test_stack_without_labels_or_layers(tmp_path, copying_rsync, caplog):
     lower, upper = tmp_path / 'lower', tmp_path / 'upper'
     lower.mkdir()
     upper.mkdir()
     (lower / 'a').write_text('lower')
-    copying_rsync(mocker)
     root = tmp_path / 'image-root'
     Stacker(FakeImages({'L': str(lower), 'U': str(upper)})).stack(
         [StackItem('l', 'L'), StackItem('u', 'U')], str(root)
@@ -180,12 +178,11 @@ def test_stack_without_labels_or_layers(tmp_path, mocker, caplog):
     assert 'cannot apply to the stashes below it' in caplog.text
 
 
-def test_conflict_leaves_nothing(tmp_path, mocker):
+def test_conflict_leaves_nothing(tmp_path, copying_rsync):
     lower, upper = tmp_path / 'lower', tmp_path / 'upper'
     os.makedirs(lower / 'thing')
     os.makedirs(upper)
     (upper / 'thing').write_text('file')
-    copying_rsync(mocker)
     target = tmp_path / 'target'
     with pytest.raises(KiwiStackConflictError, match=r'/thing \(not a directory in u\)'):
         Stacker(FakeImages({'L': str(lower), 'U': str(upper)}, layers={'U': []})).stack(
@@ -194,19 +191,13 @@ def test_conflict_leaves_nothing(tmp_path, mocker):
     assert os.listdir(target) == []
 
 
-def test_rsync_failure_leaves_nothing(tmp_path, mocker):
+def test_rsync_failure_leaves_nothing(tmp_path, command_run, tool_result):
     (tmp_path / 'tree').mkdir()
-    mocker.patch.object(stack.Command, 'run', return_value=Mock(
-        returncode=23, error='rsync: some error\nrsync error: code 23\n'
-    ))
+    command_run.return_value = tool_result(
+        error='rsync: some error\nrsync error: code 23\n', returncode=23
+    )
     with pytest.raises(KiwiStackbuildError, match='cannot copy the stash s: rsync error: code 23'):
         Stacker(FakeImages({'S': str(tmp_path / 'tree')})).stack(
             [StackItem('s', 'S')], str(tmp_path / 'target' / 'image-root')
         )
     assert os.listdir(tmp_path / 'target') == []
-
-
-def test_existing_root_is_refused(tmp_path):
-    (tmp_path / 'image-root').mkdir()
-    with pytest.raises(KiwiStackTargetExistsError):
-        Stacker(FakeImages({})).stack([StackItem('s', 'S')], str(tmp_path / 'image-root'))

@@ -1,11 +1,13 @@
 import os
-from contextlib import contextmanager
+from contextlib import nullcontext
 from unittest.mock import Mock
 
 import pytest
 
 from kiwi_stackbuild_plugin import stash as stash_module
 from kiwi_stackbuild_plugin.exceptions import KiwiStashNameError
+from kiwi_stackbuild_plugin.images import ContainerImages
+from kiwi_stackbuild_plugin.reference import StashReference
 from kiwi_stackbuild_plugin.root_info import RootInfo
 from kiwi_stackbuild_plugin.stash import (
     Stash, StashResult, newest_of_repository, rfc3339_now, work_directory
@@ -55,10 +57,13 @@ def test_work_directory_is_removed():
     assert not os.path.exists(path)
 
 
-class Images(Mock):
-    @contextmanager
-    def mounted(self, image):
-        yield self.old_tree
+def storage(old_tree=''):
+    """
+    The container storage, its stashes mounted at old_tree
+    """
+    images = Mock(spec=ContainerImages)
+    images.mounted.side_effect = lambda image: nullcontext(old_tree)
+    return images
 
 
 @pytest.fixture
@@ -69,13 +74,13 @@ def root(tmp_path):
     return tmp_path / 'root'
 
 
-def test_first_stash(root, mocker):
-    images = Images()
+def test_first_stash(root):
+    images = storage()
     images.exists.return_value = False
     images.stashes.return_value = []
     images.commit.return_value = 'f' * 64
     result = Stash(images).store(str(root))
-    assert result == StashResult('localhost/probe:latest', 'f' * 64, 0, 0, True)
+    assert result == StashResult(StashReference('probe'), 'f' * 64, 0, 0, True)
     layer, base, labels, arch, created, reference, work = images.commit.call_args.args
     assert base is None and reference == 'localhost/probe:latest'
     assert labels['org.opensuse.kiwi.stash.image-name'] == 'probe'
@@ -89,29 +94,35 @@ def test_stash_on_a_tagged_base_stores_the_changes(root, tmp_path):
     os.makedirs(old / 'image')
     (old / 'image' / 'config.xml').write_text('<image name="probe"/>')
     (old / 'gone').write_text('g')
-    images = Images(old_tree=str(old))
+    images = storage(str(old))
     images.exists.return_value = True
     images.inspect.return_value = {'Id': 'base-id'}
     images.commit.return_value = 'n' * 64
     result = Stash(images).store(str(root), tag='v2')
+    assert result.reference == StashReference('probe', 'v2')
     assert result.first is False
     assert result.deleted == 1 and result.changed >= 1
+    images.exists.assert_called_once_with('localhost/probe:v2')
     assert images.commit.call_args.args[1] == 'base-id'
+    assert images.commit.call_args.args[5] == 'localhost/probe:v2'
 
 
 def test_stash_with_a_new_tag_uses_the_newest_stash_as_base(root):
-    images = Images(old_tree=str(root))
+    images = storage(str(root))
     images.exists.return_value = False
-    images.stashes.return_value = [{'Id': 'newest', 'Names': ['localhost/probe:v1']}]
+    images.stashes.return_value = [
+        {'Id': 'newest', 'Names': ['localhost/probe:v1']},
+        {'Id': 'other', 'Names': ['localhost/probe-2:v1']},
+    ]
     result = Stash(images).store(str(root), tag='v2')
     # nothing changed: the new tag names the newest stash
     images.tag.assert_called_once_with('newest', 'localhost/probe:v2')
     images.commit.assert_not_called()
-    assert result == StashResult('localhost/probe:v2', '', 0, 0, False)
+    assert result == StashResult(StashReference('probe', 'v2'), '', 0, 0, False)
 
 
 def test_stash_name_checked_before_anything_is_stored(root):
-    images = Images()
+    images = storage()
     with pytest.raises(KiwiStashNameError):
         Stash(images).store(str(root), container_name='Bad')
     assert images.method_calls == []

@@ -34,12 +34,3 @@ def test_help(module, cls, argv, topic, mocker):
     show = mocker.patch.object(module.Help, 'show')
     task(module, cls, argv, mocker).process()
     show.assert_called_once_with(topic)
-
-
-def test_stash_order_through_kiwi_parsing(mocker):
-    instance = task(system_stackbuild, 'SystemStackbuildTask', [
-        'kiwi-ng', 'system', 'stackbuild', '--stash', 'a', '--stash', 'b', '--stash', 'c',
-        '--target-dir', '/t'
-    ], mocker)
-    from kiwi_stackbuild_plugin.stackbuild_command import stash_names
-    assert stash_names(instance.command_args, sys.argv) == ['a', 'b', 'c']
