@@ -1,0 +1,219 @@
+"""
+The box's root tree, built in a chroot: Debian's minbase from the
+mirror, the recipe's packages and kernel, the host's settings, kiwi,
+the box agent and its services, then the files tree of boxes/debian.
+"""
+import glob
+import logging
+import os
+import shutil
+import subprocess
+from typing import Sequence
+
+from kiwi_boxed_plugin.agent import (
+    BOX_AGENT_DIR, BOX_AGENT_FILES, BOX_AGENT_UNIT, source_path,
+)
+
+from box_builder.files import read_file, write_file
+from box_builder.host_settings import (
+    HOST_CA_DIR, host_ca_certificates, host_pip_conf, pip_settings_for_box, proxy_environment,
+)
+from box_builder.mounts import bind_mount, chroot_mounts
+from box_builder.programs import run
+from box_builder.recipe import FILES_TREE, Recipe
+
+# nothing may start services in the chroot
+POLICY_RC = 'usr/sbin/policy-rc.d'
+# the box is thrown away if the build dies: dpkg need not fsync
+UNSAFE_IO = 'etc/dpkg/dpkg.cfg.d/kiwi-box-build'
+# the directories the agent mounts the job's shares on
+SHARE_POINTS = ('description', 'bundle', 'result')
+
+log = logging.getLogger('build-box')
+
+
+def dpkg_filter(excludes: Sequence[str], includes: Sequence[str]) -> str:
+    """
+    A dpkg configuration that leaves the excluded paths out of every
+    package; includes win over excludes, so they follow them
+    """
+    return ''.join(
+        [f'path-exclude={path}\n' for path in excludes]
+        + [f'path-include={path}\n' for path in includes]
+    )
+
+
+class RootTreeBuilder:
+    """
+    Builds the root tree of a recipe's box
+
+    :param Recipe recipe: what to build
+    :param str mirror: Debian mirror URL
+    :param str rootfs: where the tree goes; must not exist yet
+    :param str deb_cache: the package cache kept across builds
+    """
+    def __init__(self, recipe: Recipe, mirror: str, rootfs: str, deb_cache: str) -> None:
+        self.recipe = recipe
+        self.mirror = mirror
+        self.rootfs = rootfs
+        self.deb_cache = deb_cache
+        self.environment = {
+            'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+            'HOME': '/root', 'LANG': 'C.UTF-8', 'DEBIAN_FRONTEND': 'noninteractive',
+            **proxy_environment(os.environ)
+        }
+
+    def path(self, name: str) -> str:
+        """
+        :param str name: a path in the box, with or without leading slash
+        :return: where it is in the root tree
+        """
+        return os.path.join(self.rootfs, name.lstrip('/'))
+
+    def chroot(self, *argv: str) -> subprocess.CompletedProcess:
+        return run(['chroot', self.rootfs] + list(argv), env=self.environment)
+
+    def build(self) -> None:
+        os.makedirs(os.path.join(self.deb_cache, 'partial'), exist_ok=True)
+        self.bootstrap()
+        with chroot_mounts(self.rootfs):
+            self.prepare_chroot()
+            self.install_packages()
+            self.carry_host_settings()
+            self.install_kiwi()
+            self.install_agent()
+            self.configure_services()
+            self.clean_up_chroot()
+        self.finish_files()
+
+    def bootstrap(self) -> None:
+        box = self.recipe.data['box']
+        log.info('debootstrap %s from %s', box['suite'], self.mirror)
+        run([
+            'debootstrap', '--variant=minbase', f"--arch={box['debian_arch']}",
+            f"--components={','.join(box['components'])}",
+            f'--cache-dir={self.deb_cache}',
+            box['suite'], self.rootfs, self.mirror
+        ])
+
+    def prepare_chroot(self) -> None:
+        """
+        The host's DNS, no services starting, fast dpkg, and the
+        recipe's paths left out of every package
+        """
+        shutil.copy('/etc/resolv.conf', self.path('etc/resolv.conf'))
+        write_file(self.path(POLICY_RC), '#!/bin/sh\nexit 101\n', 0o755)
+        write_file(self.path(UNSAFE_IO), 'force-unsafe-io\n')
+        dpkg = self.recipe.data['dpkg']
+        write_file(
+            self.path('etc/dpkg/dpkg.cfg.d/kiwi-box'),
+            dpkg_filter(dpkg['path_exclude'], dpkg['path_include'])
+        )
+
+    def install_packages(self) -> None:
+        """
+        Configure the initrd, then install the packages and the kernel,
+        whose initrd is built once, with the modules the box needs
+        """
+        modules = self.recipe.data['initramfs']['modules']
+        write_file(
+            self.path('etc/initramfs-tools/modules'),
+            '# written by build-box from recipe.toml\n' + '\n'.join(modules) + '\n'
+        )
+        # 'most' would put every storage driver in; 'dep' cannot see
+        # the box's hardware from a chroot
+        write_file(self.path('etc/initramfs-tools/conf.d/kiwi-box.conf'), 'MODULES=list\n')
+        packages = self.recipe.data['packages']['install']
+        log.info('installing %d packages and their dependencies', len(packages))
+        self.chroot('apt-get', 'update', '-q')
+        # the package cache of earlier builds is bind mounted: a rebuild
+        # downloads only what changed
+        archives = self.path('var/cache/apt/archives')
+        with bind_mount(self.deb_cache, archives):
+            self.chroot(
+                'apt-get', 'install', '-q', '-y', '--no-install-recommends', *packages
+            )
+        # what debootstrap left in the box's own cache: not apt-get
+        # clean, which would have emptied the shared cache above
+        for deb in glob.glob(os.path.join(archives, '*.deb')):
+            os.unlink(deb)
+
+    def carry_host_settings(self) -> None:
+        """
+        The host's CA certificates, pip settings and proxy variables,
+        so that pip and kiwi in the box reach what the host reaches
+        """
+        for path in host_ca_certificates():
+            shutil.copy(path, self.path(HOST_CA_DIR))
+        self.chroot('update-ca-certificates')
+        write_file(
+            self.path('etc/pip.conf'),
+            pip_settings_for_box(
+                host_pip_conf(os.environ), os.environ,
+                lambda path: os.path.exists(self.path(path))
+            )
+        )
+        proxies = proxy_environment(os.environ)
+        if proxies:
+            with open(self.path('etc/environment'), 'a') as environment:
+                for name, value in proxies.items():
+                    environment.write(f'{name}={value}\n')
+
+    def install_kiwi(self) -> None:
+        """
+        kiwi from PyPI into a venv of its own, /opt/kiwi
+        """
+        requirements = self.recipe.data['kiwi']['requirements']
+        log.info('installing %s', ', '.join(requirements))
+        self.chroot('python3', '-m', 'venv', '/opt/kiwi')
+        self.chroot(
+            '/opt/kiwi/bin/pip', 'install', '--no-cache-dir', '--progress-bar', 'off',
+            *requirements
+        )
+        os.symlink('/opt/kiwi/bin/kiwi-ng', self.path('usr/local/bin/kiwi-ng'))
+
+    def install_agent(self) -> None:
+        """
+        The box side of the plugin beside each other in BOX_AGENT_DIR
+        (the agent imports the protocol module from there), its unit,
+        and the mount points of the job's shares
+        """
+        agent_dir = self.path(BOX_AGENT_DIR)
+        os.makedirs(agent_dir, exist_ok=True)
+        for name in BOX_AGENT_FILES:
+            target = os.path.join(agent_dir, name)
+            shutil.copy(source_path(name), target)
+            # a file with an interpreter line is a program, the rest
+            # are modules
+            os.chmod(target, 0o755 if read_file(target).startswith(b'#!') else 0o644)
+        shutil.copy(source_path(BOX_AGENT_UNIT), self.path('etc/systemd/system'))
+        for directory in SHARE_POINTS:
+            os.makedirs(self.path(directory), exist_ok=True)
+
+    def configure_services(self) -> None:
+        services = self.recipe.data['services']
+        self.chroot('systemctl', 'enable', *services['enable'])
+        self.chroot('systemctl', 'mask', *services['mask'])
+
+    def clean_up_chroot(self) -> None:
+        """
+        Remove what only the build needed
+        """
+        # apt's indexes are stale by the time the box runs
+        for path in glob.glob(self.path('var/lib/apt/lists/*_*')) + glob.glob(
+            self.path('var/cache/apt/*.bin')
+        ):
+            os.unlink(path)
+        os.unlink(self.path(UNSAFE_IO))
+        os.unlink(self.path(POLICY_RC))
+
+    def finish_files(self) -> None:
+        """
+        Copy root/ over the tree, last so that it wins (resolv.conf);
+        empty the machine id so that every boot of the box gets its own
+        """
+        run(['cp', '-a', '--', FILES_TREE + '/.', self.rootfs])
+        write_file(self.path('etc/machine-id'), '')
+        write_file(
+            self.path('etc/fstab'), '# the kernel command line mounts the root read-write\n'
+        )

@@ -1,0 +1,99 @@
+"""
+box_builder.catalog_merge: the box's entry in the user's catalog
+"""
+import os
+
+import pytest
+import yaml
+
+from kiwi_boxed_plugin.catalog import load_catalog_file
+
+from box_builder.catalog_merge import (
+    catalog_entry, install_catalog_entry, merge_catalog, user_catalog,
+)
+from box_builder.errors import BoxBuildError
+from box_builder.recipe import load_recipe
+
+
+@pytest.fixture
+def recipe():
+    return load_recipe()
+
+
+class TestCatalog:
+    def test_entry_follows_the_contract(self, recipe):
+        entry = catalog_entry(recipe, 'file:///var/cache/kiwi-plugins/debian-box')
+        assert entry == {
+            'name': 'debian', 'mem_mb': '4096M', 'processors': 2, 'console': 'hvc0',
+            'arch': [{
+                'name': 'x86_64',
+                'cmdline': ['root=/dev/vda1', 'rw', 'quiet', 'panic=-1'],
+                'source': 'file:///var/cache/kiwi-plugins/debian-box',
+                'packages_file': 'Debian-Box.x86_64-System.packages',
+                'boxfiles': [
+                    'Debian-Box.x86_64-Kernel.tar.xz', 'Debian-Box.x86_64-System.qcow2'
+                ],
+                'container': 'localhost/kiwi-boxes/debian:latest',
+                'use_initrd': True,
+            }],
+        }
+
+    def test_merge_keeps_other_boxes_and_replaces_its_own(self, recipe, tmp_path):
+        entry = catalog_entry(recipe, 'file:///new')
+        other = {
+            'name': 'mine', 'mem_mb': '2G',
+            'arch': [{'name': 'x86_64', 'container': 'localhost/mine:1'}]
+        }
+        old = dict(entry, mem_mb='1G')
+        merged = merge_catalog({'box': [other, old], 'note': 1}, entry)
+        assert merged == {'box': [other, entry], 'note': 1}
+        catalog = tmp_path / 'catalog.yml'
+        catalog.write_text(yaml.safe_dump(merged))
+        boxes = {box.name: box for box in load_catalog_file(str(catalog))}
+        assert boxes['debian'].mem_mb == 4096
+        assert boxes['debian'].arch('x86_64').system_disk == 'Debian-Box.x86_64-System.qcow2'
+
+    @pytest.mark.parametrize('data', [None, {}, {'box': []}])
+    def test_merge_into_nothing(self, recipe, data):
+        entry = catalog_entry(recipe, 'file:///new')
+        assert merge_catalog(data, entry) == {'box': [entry]}
+
+    def test_merge_refuses_a_broken_catalog(self, recipe):
+        with pytest.raises(BoxBuildError, match="no 'box:' list"):
+            merge_catalog({'box': 'x'}, catalog_entry(recipe, 'file:///'))
+
+
+class TestUserCatalog:
+    def test_the_variable_wins(self, monkeypatch):
+        monkeypatch.setenv('KIWI_BOXED_PLUGIN_CFG', '/etc/mine.yml')
+        assert user_catalog() == '/etc/mine.yml'
+
+    def test_else_the_users_config(self, monkeypatch):
+        monkeypatch.delenv('KIWI_BOXED_PLUGIN_CFG', raising=False)
+        monkeypatch.setenv('HOME', '/home/me')
+        assert user_catalog() == '/home/me/.config/kiwi/kiwi_boxed_plugin.yml'
+
+
+class TestInstallCatalogEntry:
+    def test_a_new_catalog_in_a_new_directory(self, recipe, tmp_path):
+        path = tmp_path / 'config' / 'kiwi_boxed_plugin.yml'
+        install_catalog_entry(str(path), recipe, str(tmp_path / 'box'))
+        box, = load_catalog_file(str(path))
+        assert box.arch('x86_64').source == f'file://{tmp_path}/box'
+        assert os.stat(path).st_mode & 0o777 == 0o644
+        assert os.listdir(path.parent) == ['kiwi_boxed_plugin.yml']
+
+    def test_other_boxes_stay(self, recipe, tmp_path):
+        path = tmp_path / 'catalog.yml'
+        other = dict(catalog_entry(recipe, 'file:///mine'), name='mine')
+        path.write_text(yaml.safe_dump({'box': [other]}))
+        install_catalog_entry(str(path), recipe, '/boxes/debian')
+        assert [box['name'] for box in yaml.safe_load(path.read_text())['box']] == \
+            ['mine', 'debian']
+
+    def test_invalid_yaml_is_left_alone(self, recipe, tmp_path):
+        path = tmp_path / 'catalog.yml'
+        path.write_text('box: [')
+        with pytest.raises(BoxBuildError, match='not valid YAML: fix it or pass --no-catalog'):
+            install_catalog_entry(str(path), recipe, '/boxes/debian')
+        assert path.read_text() == 'box: ['

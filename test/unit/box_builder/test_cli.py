@@ -1,0 +1,67 @@
+"""
+box_builder.cli: the command line of build-box
+"""
+import pytest
+
+from box_builder import cli
+from box_builder.cli import main
+from box_builder.errors import BoxBuildError
+
+
+@pytest.fixture
+def steps(mocker, tmp_path):
+    """
+    The steps of main, replaced, as root
+    """
+    mocker.patch.object(cli.os, 'geteuid', return_value=0)
+    mocker.patch.object(cli.signal, 'signal')
+    mocker.patch.object(cli, 'read_recipe_hash', return_value='abc')
+    return {
+        name: mocker.patch.object(cli, name)
+        for name in ('ensure_box', 'host_mirror', 'import_container', 'install_catalog_entry')
+    }
+
+
+def test_needs_root(mocker, caplog):
+    mocker.patch.object(cli.os, 'geteuid', return_value=1000)
+    assert main([]) == 1
+    assert caplog.messages == ['building the box needs root (debootstrap, chroot)']
+
+
+def test_the_whole_way(steps, tmp_path, monkeypatch):
+    monkeypatch.setenv('KIWI_BOXED_PLUGIN_CFG', str(tmp_path / 'catalog.yml'))
+    steps['host_mirror'].return_value = 'http://host.example/debian'
+    assert main(['--output', str(tmp_path / 'box')]) == 0
+    steps['ensure_box'].assert_called_once_with(
+        str(tmp_path / 'box'), 'http://host.example/debian', False
+    )
+    recipe = steps['import_container'].call_args.args[1]
+    steps['import_container'].assert_called_once_with(str(tmp_path / 'box'), recipe, 'abc')
+    steps['install_catalog_entry'].assert_called_once_with(
+        str(tmp_path / 'catalog.yml'), recipe, str(tmp_path / 'box')
+    )
+
+
+def test_mirror_force_and_nothing_else(steps, tmp_path):
+    assert main([
+        '--output', str(tmp_path / 'box'), '--mirror', 'http://m.example/debian/', '--force',
+        '--no-container', '--no-catalog'
+    ]) == 0
+    steps['host_mirror'].assert_not_called()
+    steps['ensure_box'].assert_called_once_with(
+        str(tmp_path / 'box'), 'http://m.example/debian', True
+    )
+    steps['import_container'].assert_not_called()
+    steps['install_catalog_entry'].assert_not_called()
+
+
+def test_a_build_error_is_one_line_and_exit_code_1(steps, tmp_path, caplog):
+    steps['ensure_box'].side_effect = BoxBuildError('debootstrap failed with exit code 1: x')
+    assert main(['--output', str(tmp_path / 'box'), '--mirror', 'http://m']) == 1
+    assert caplog.messages == ['debootstrap failed with exit code 1: x']
+
+
+def test_catalog_and_no_catalog_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        main(['--catalog', 'x.yml', '--no-catalog'])
+    assert 'not allowed with argument' in capsys.readouterr().err
