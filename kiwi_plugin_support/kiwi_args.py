@@ -13,7 +13,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import docopt
 
 from kiwi_plugin_support.exceptions import KiwiPluginArgumentError
-from kiwi_plugin_support.usage import options_of_usage
+from kiwi_plugin_support.tokens import TokenKind, walk_tokens
+from kiwi_plugin_support.usage_text import options_of_usage
 
 
 class KiwiCommandArgs:
@@ -39,6 +40,9 @@ class KiwiCommandArgs:
 
     @property
     def option_names(self) -> List[str]:
+        """
+        Names of the options of the command, sorted
+        """
         return sorted(self.options)
 
     def parse(
@@ -55,18 +59,22 @@ class KiwiCommandArgs:
         :return: docopt's dictionary of the combined arguments
         """
         reserved = [token for token in supplied if token.startswith('--')]
-        for token in tokens:
-            name = token.split('=', 1)[0]
-            if not token.startswith('-'):
+        # No option takes a value in this walk (empty map): every token
+        # shaped like an option is checked, also one where a value would
+        # go, so that '--target-dir --bogus' names the typo instead of
+        # forwarding '--bogus' as a directory. '--' is checked too: kiwi
+        # itself has no separator.
+        for piece in walk_tokens(tokens, {}):
+            if piece.kind is TokenKind.WORD:
                 continue
-            if name in reserved:
+            if piece.name in reserved:
                 raise KiwiPluginArgumentError(
-                    f"'{name}' is set by the plugin for 'kiwi-ng "
+                    f"'{piece.name}' is set by the plugin for 'kiwi-ng "
                     f"{self.command}': remove it from the arguments after '--'"
                 )
-            if name not in self.options:
+            if piece.name not in self.options:
                 raise KiwiPluginArgumentError(
-                    f"'{name}' is not an option of 'kiwi-ng {self.command}': "
+                    f"'{piece.name}' is not an option of 'kiwi-ng {self.command}': "
                     f"see 'kiwi-ng {self.command} --help'"
                 )
         argv = [self.service, self.name] + list(tokens) + list(supplied)
@@ -140,19 +148,15 @@ class KiwiCommandArgs:
         value (None); every other token alone, with name ''
 
         :param list tokens: arguments as the user typed them
-        :param list names: the options to find, e.g. ['--add-repo']
+        :param list names: the long options to find, e.g. ['--add-repo']
+        :return: (name, value, typed tokens) per piece, in typed order
         """
-        position = 0
-        while position < len(tokens):
-            token = tokens[position]
-            position += 1
-            name, equals, value = token.partition('=')
-            if not token.startswith('--') or name not in names:
-                yield '', None, [token]
-            elif equals:
-                yield name, value, [token]
-            elif self.options.get(name, False) and position < len(tokens):
-                yield name, tokens[position], [token, tokens[position]]
-                position += 1
+        # Only the options asked for are in the walk's map: every other
+        # token, an option or its value, comes out alone and as typed,
+        # so the callers pass it on unchanged
+        wanted = {name: self.options.get(name, False) for name in names}
+        for piece in walk_tokens(tokens, wanted):
+            if piece.kind is TokenKind.OPTION:
+                yield piece.name, piece.value, list(piece.typed)
             else:
-                yield name, None, [token]
+                yield '', None, list(piece.typed)

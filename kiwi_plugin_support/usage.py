@@ -12,18 +12,24 @@ pattern. We wrap it once, and act only for the usages registered here;
 every other kiwi command keeps kiwi's behaviour.
 """
 import logging
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import docopt
 
-log = logging.getLogger('kiwi')
+from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
+from kiwi_plugin_support.tokens import (
+    PASSTHROUGH_SEPARATOR, TokenKind, option_name, walk_tokens
+)
+from kiwi_plugin_support.usage_text import exclusive_groups_of_usage, options_of_usage
 
-# The argument that separates plugin options from the arguments
-# forwarded to kiwi.
-PASSTHROUGH_SEPARATOR = '--'
+__all__ = [
+    'CommandUsage', 'PASSTHROUGH_SEPARATOR', 'exclusive_groups_of_usage',
+    'options_of_usage', 'register'
+]
+
+log = logging.getLogger('kiwi')
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class CommandUsage:
     """
     A registered task usage
 
+    :param str usage: the task module's docstring
     :param str command: the command words, e.g. 'system boxbuild'
     :param str passthrough_to: the kiwi command that receives the
         arguments after '--', e.g. 'system build', or '' if none
@@ -41,9 +48,15 @@ class CommandUsage:
 
     @property
     def options(self) -> Dict[str, bool]:
+        """
+        Options of the command, mapped to whether they take a value
+        """
         return options_of_usage(self.usage)
 
     def see_help(self) -> str:
+        """
+        The hint that ends most error lines
+        """
         return f"see 'kiwi-ng {self.command} --help'"
 
     def diagnose(self, tokens: List[str]) -> Optional[str]:
@@ -55,21 +68,19 @@ class CommandUsage:
         """
         passthrough = False
         strays: List[str] = []
-        takes_value = False
-        for token in tokens:
-            if takes_value:
-                takes_value = False
-                continue
-            if token == PASSTHROUGH_SEPARATOR:
+        for piece in walk_tokens(tokens, self.options):
+            if piece.kind is TokenKind.SEPARATOR:
+                # what follows is kiwi's: the task checks it with
+                # kiwi_args when it runs
                 passthrough = True
                 break
-            if not token.startswith('-'):
-                strays.append(token)
+            if piece.kind is TokenKind.WORD:
+                strays.extend(piece.typed)
                 continue
-            name = token.split('=', 1)[0]
-            if name in self.options:
-                takes_value = self.options[name] and '=' not in token
+            if piece.kind is TokenKind.OPTION:
                 continue
+            # an unknown option: maybe one meant for kiwi
+            name = piece.name
             if self.passthrough_to and _is_kiwi_option(self.passthrough_to, name):
                 return (
                     f"'{name}' is an option of 'kiwi-ng {self.passthrough_to}':"
@@ -94,7 +105,7 @@ class CommandUsage:
                     f"unexpected argument '{strays[0]}': arguments for "
                     f"'kiwi-ng {self.passthrough_to}' go after '--'"
                 )
-        given = {token.split('=', 1)[0] for token in tokens}
+        given = {option_name(token) for token in tokens}
         for group in exclusive_groups_of_usage(self.usage):
             clash = [name for name in group if name in given]
             if len(clash) > 1:
@@ -104,32 +115,6 @@ class CommandUsage:
         return (
             f"invalid arguments for 'kiwi-ng {self.command}': {self.see_help()}"
         )
-
-
-def options_of_usage(usage: str) -> Dict[str, bool]:
-    """
-    The options named in the usage section of a docopt text, mapped to
-    whether they take a value (written as --name=<value>)
-    """
-    usage_section = usage.split('\n\n')[0]
-    found: Dict[str, bool] = {}
-    for name, value in re.findall(r'(?<![\w-])(--?[\w-]+)(=<)?', usage_section):
-        found[name] = found.get(name, False) or bool(value)
-    return found
-
-
-def exclusive_groups_of_usage(usage: str) -> List[List[str]]:
-    """
-    The groups of options the usage lets a user pick only one of,
-    written as [--a | --b | --c=<value>]
-    """
-    usage_section = usage.split('\n\n')[0]
-    groups = []
-    for alternatives in re.findall(r'\[([^\[\]]*\|[^\[\]]*)\]', usage_section):
-        groups.append([
-            choice.strip().split('=', 1)[0] for choice in alternatives.split('|')
-        ])
-    return groups
 
 
 _registered: Dict[str, CommandUsage] = {}
@@ -171,10 +156,19 @@ def _install_hook() -> None:
 
 
 def _help_requested(tokens: List[str]) -> bool:
-    for token in tokens:
-        if token == PASSTHROUGH_SEPARATOR:
+    """
+    Whether the command's own options ask for help
+
+    :param list tokens: the arguments, as _tokens_of gives them
+    :return: True for '-h' or '--help' before '--'
+    """
+    # Each token counts alone (empty map): a user who typed '--help'
+    # wants the help, even where a value would go ('--box --help')
+    for piece in walk_tokens(tokens, {}):
+        if piece.kind is TokenKind.SEPARATOR:
+            # a '--help' after it is meant for kiwi
             return False
-        if token in ('-h', '--help'):
+        if piece.name in ('-h', '--help') and piece.value is None:
             return True
     return False
 
@@ -211,5 +205,7 @@ def _parses(command: CommandUsage, tokens: List[str]) -> bool:
 
 
 def _is_kiwi_option(kiwi_command: str, name: str) -> bool:
-    from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
+    """
+    Whether name is an option of the kiwi command, e.g. 'system build'
+    """
     return name in KiwiCommandArgs(kiwi_command).option_names

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from kiwi_plugin_support.exceptions import KiwiPluginArgumentError
@@ -79,3 +82,31 @@ def test_values_of_in_typed_order(build):
     tokens = ['--add-repo', 'r1,rpm-md', '--description', 'd', '--add-repo=r2,apt-deb']
     assert build.values_of(tokens, '--add-repo') == ['r1,rpm-md', 'r2,apt-deb']
     assert build.values_of(tokens, '--set-repo') == []
+
+
+def test_parse_checks_a_value_that_looks_like_an_option(build):
+    # docopt would take '--bogus' as the directory: a typo must not pass
+    with pytest.raises(KiwiPluginArgumentError, match="'--bogus' is not an option"):
+        build.parse(['--description', 'd', '--target-dir', '--bogus'])
+
+
+def test_parse_refuses_a_separator(build):
+    with pytest.raises(KiwiPluginArgumentError, match="'--' is not an option"):
+        build.parse(['--description', 'd', '--target-dir', 't', '--'])
+
+
+def test_option_pieces_keep_other_options_as_typed(build):
+    tokens = ['--add-repo', 'r', '--target-dir=t', 'word', '--allow-existing-root']
+    assert list(build.option_pieces(tokens, ['--target-dir', '--allow-existing-root'])) == [
+        ('', None, ['--add-repo']), ('', None, ['r']), ('--target-dir', 't', ['--target-dir=t']),
+        ('', None, ['word']), ('--allow-existing-root', None, ['--allow-existing-root'])
+    ]
+
+
+def test_kiwi_args_does_not_import_usage():
+    # usage imports kiwi_args: the import graph is one way
+    code = (
+        'import sys, kiwi_plugin_support.kiwi_args; '
+        'sys.exit("kiwi_plugin_support.usage" in sys.modules)'
+    )
+    assert subprocess.run([sys.executable, '-c', code]).returncode == 0

@@ -81,6 +81,13 @@ def test_help_prints_usage_and_exits_0(demo, capsys):
     assert capsys.readouterr().out.startswith('usage: kiwi-ng system demo')
 
 
+def test_help_where_a_value_would_go_prints_usage(demo, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse(['--box', '--help'])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith('usage: kiwi-ng system demo')
+
+
 def test_help_after_separator_belongs_to_kiwi(demo):
     result = parse(['--box', 'x', '--', '--help'])
     assert result['<kiwi_build_command_args>'] == ['--help']
