@@ -4,7 +4,6 @@ recipe is unchanged), a private podman store and box catalog, and boots
 of the box under qemu.
 """
 import os
-import runpy
 import shutil
 import subprocess
 import tarfile
@@ -12,10 +11,16 @@ from typing import Sequence
 
 import pytest
 
-from box_harness import (
-    BOOT_TIMEOUT, BOX_OUTPUT, BUILDER, TEST_ROOT, BootResult, BuiltBox, qemu_box,
-    run_builder,
-)
+from box_builder.apt_sources import host_mirror
+from box_builder.recipe import load_recipe
+from harness.box_qemu import BOOT_TIMEOUT, BootResult, BuiltBox, qemu_box
+from harness.debian_box import BOX_OUTPUT, run_builder
+from harness.paths import TEST_STORE
+from harness.podman import write_storage_conf
+
+# everything the box tests write; the box itself is built where
+# 'make box' puts it (BOX_OUTPUT), so that both reuse it
+TEST_ROOT = os.path.join(TEST_STORE, 'box')
 
 
 @pytest.fixture(scope='session')
@@ -25,13 +30,9 @@ def storage_conf() -> str:
     """
     root = os.path.join(TEST_ROOT, 'containers')
     os.makedirs(root, exist_ok=True)
-    conf = os.path.join(root, 'storage.conf')
-    with open(conf, 'w') as handle:
-        handle.write(
-            '[storage]\ndriver = "overlay"\n'
-            f'graphroot = "{root}/graphroot"\nrunroot = "{root}/runroot"\n'
-        )
-    return conf
+    return write_storage_conf(
+        os.path.join(root, 'storage.conf'), f'{root}/graphroot', f'{root}/runroot'
+    )
 
 
 @pytest.fixture(scope='session')
@@ -77,8 +78,7 @@ def mirror() -> str:
     """
     The host's Debian mirror, found as the builder finds it
     """
-    builder = runpy.run_path(BUILDER, run_name='build_box')
-    return builder['host_mirror'](builder['load_recipe']())
+    return host_mirror(load_recipe())
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ through the bundle share (or, without one, the console)
 """
 import pytest
 
-from box_harness import description_copy
+from harness.descriptions import description_copy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.vm]
 

@@ -8,9 +8,8 @@ import tarfile
 
 import pytest
 
+from harness.debian_box import BOX_OUTPUT, run_builder
 from kiwi_boxed_plugin.catalog import BoxCatalog
-
-from box_harness import BOX_OUTPUT, run_builder
 
 BOX_FILES = ('Debian-Box.x86_64-Kernel.tar.xz', 'Debian-Box.x86_64-System.qcow2')
 

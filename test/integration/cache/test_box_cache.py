@@ -4,14 +4,14 @@ The box cache against a real HTTP server on 127.0.0.1 and real files.
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from boxserver import BoxTree, serving
+from harness.boxserver import BoxTree, serving
+from harness.paths import KIWI_NG, REPOSITORY
 from kiwi_boxed_plugin.cache import BoxCache
 from kiwi_boxed_plugin.catalog import BoxCatalog
 from kiwi_boxed_plugin.exceptions import (
@@ -21,10 +21,10 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxDownloadError,
 )
 from kiwi_boxed_plugin.fetch import Fetcher
+from kiwi_plugin_support.host import free_port
 
 pytestmark = pytest.mark.integration
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BOX = BoxTree()
 DISK_1 = [bytes([n]) * 65536 for n in range(48)]      # 3 MiB
 DISK_2 = [bytes([n]) * 65536 for n in range(100, 164)]  # 4 MiB
@@ -202,10 +202,7 @@ def test_html_is_never_saved(tmp_path, server, path, fault, message):
 
 
 def test_unreachable_server_names_url(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    url = f'http://127.0.0.1:{port}/boxes/'
+    url = f'http://127.0.0.1:{free_port()}/boxes/'
     with pytest.raises(KiwiBoxDownloadError, match=(
         f'cannot fetch {url}{BOX.tarball}.sha256: Connection refused'
     )):
@@ -233,8 +230,8 @@ def test_concurrent_builds_download_once(tmp_path, server, tree):
     def start(output):
         with open(output, 'w') as handle:
             return subprocess.Popen(
-                [sys.executable, os.path.join(HERE, 'cacheuser.py'), catalog, root, 'mybox'],
-                stdout=handle, stderr=subprocess.STDOUT
+                [sys.executable, '-m', 'harness.box_cache_user', catalog, root, 'mybox'],
+                cwd=REPOSITORY, stdout=handle, stderr=subprocess.STDOUT
             )
     first = start(outputs[0])
     wait_for(lambda: '/' + BOX.disk in server.requests, 'the first download to start')
@@ -316,12 +313,11 @@ def test_read_only_cache_dir(tmp_path, server, mounted):
 def test_broken_catalog_is_one_line_and_exit_1(tmp_path, catalog, message):
     path = tmp_path / 'catalog.yml'
     path.write_text(catalog)
-    kiwi = os.path.join(os.path.dirname(sys.executable), 'kiwi-ng')
     env = dict(
         os.environ, KIWI_BOXED_PLUGIN_CFG=str(path), KIWI_BOXED_CACHE_DIR=str(tmp_path / 'c')
     )
     done = subprocess.run(
-        [kiwi, 'system', 'boxbuild', '--list-boxes'], env=env, capture_output=True, text=True
+        [KIWI_NG, 'system', 'boxbuild', '--list-boxes'], env=env, capture_output=True, text=True
     )
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if 'ERROR' in line]
@@ -332,14 +328,13 @@ def test_broken_catalog_is_one_line_and_exit_1(tmp_path, catalog, message):
 
 def test_list_boxes_shows_cache_state(tmp_path, server):
     use_box(tmp_path, server.url)
-    kiwi = os.path.join(os.path.dirname(sys.executable), 'kiwi-ng')
     env = dict(
         os.environ, KIWI_BOXED_PLUGIN_CFG=str(tmp_path / 'catalog.yml'),
         KIWI_BOXED_CACHE_DIR=str(tmp_path / 'cache')
     )
     done = subprocess.run(
-        [kiwi, 'system', 'boxbuild', '--list-boxes'], env=env, capture_output=True, text=True,
-        check=True
+        [KIWI_NG, 'system', 'boxbuild', '--list-boxes'], env=env, capture_output=True,
+        text=True, check=True
     )
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line}
     assert rows['mybox'][1:5] == ['x86_64', '1024M', '-', 'x86_64:verified']

@@ -4,21 +4,28 @@ configuration of the tests' own, the Debian box's container image in
 it, a catalog naming it, scratch space.
 """
 import os
-import runpy
-import shutil
 import subprocess
-import sys
-import tempfile
 from typing import Dict
 
 import pytest
 
-from container_helpers import BOX_BUILDER, STORE, ContainerEnvironment, podman
+from harness.container_boxbuild import ContainerEnvironment
+from box_builder.apt_sources import host_mirror
+from box_builder.recipe import load_recipe
+from harness.debian_box import builder_argv
+from harness.paths import TEST_STORE
+from harness.podman import podman, write_storage_conf
+
+STORE = os.path.join(TEST_STORE, 'container')
 
 
-def write_file(path: str, content: str) -> None:
-    with open(path, 'w') as handle:
-        handle.write(content)
+@pytest.fixture(scope='session')
+def suite_store() -> str:
+    """
+    Where the container tests keep their podman storage, catalog and
+    scratch dirs
+    """
+    return STORE
 
 
 @pytest.fixture(scope='session')
@@ -37,22 +44,19 @@ def podman_environment() -> Dict[str, str]:
     temp = os.path.join(STORE, 'tmp')
     for path in (storage, temp):
         os.makedirs(path, exist_ok=True)
-    storage_conf = os.path.join(STORE, 'storage.conf')
-    write_file(storage_conf, (
-        '[storage]\n'
-        'driver = "overlay"\n'
-        f'graphroot = "{storage}/graph"\n'
-        f'runroot = "{storage}/run"\n'
-    ))
+    storage_conf = write_storage_conf(
+        os.path.join(STORE, 'storage.conf'), f'{storage}/graph', f'{storage}/run'
+    )
     containers_conf = os.path.join(STORE, 'containers.conf')
-    write_file(containers_conf, (
-        '[containers]\n'
-        'default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
-        '[engine]\n'
-        'runtime = "runc"\n'
-        f'tmp_dir = "{storage}/libpod-tmp"\n'
-        f'image_copy_tmp_dir = "{temp}"\n'
-    ))
+    with open(containers_conf, 'w') as handle:
+        handle.write(
+            '[containers]\n'
+            'default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
+            '[engine]\n'
+            'runtime = "runc"\n'
+            f'tmp_dir = "{storage}/libpod-tmp"\n'
+            f'image_copy_tmp_dir = "{temp}"\n'
+        )
     environment = dict(os.environ)
     environment.update(
         CONTAINERS_STORAGE_CONF=storage_conf, CONTAINERS_CONF=containers_conf, TMPDIR=temp
@@ -74,7 +78,7 @@ def box(podman_environment) -> ContainerEnvironment:
     """
     catalog = os.path.join(STORE, 'catalog.yml')
     subprocess.run(
-        [sys.executable, BOX_BUILDER, '--catalog', catalog],
+        builder_argv('--catalog', catalog),
         check=True, stdin=subprocess.DEVNULL, env=podman_environment
     )
     return ContainerEnvironment(podman_environment, catalog)
@@ -85,18 +89,4 @@ def mirror() -> str:
     """
     The host's Debian mirror, as the box builder finds it
     """
-    builder = runpy.run_path(BOX_BUILDER, run_name='build_box')
-    return builder['host_mirror'](builder['load_recipe']())
-
-
-@pytest.fixture
-def workdir() -> str:
-    """
-    Scratch space under the test store, big enough for bundles
-    """
-    os.makedirs(os.path.join(STORE, 'work'), exist_ok=True)
-    path = tempfile.mkdtemp(dir=os.path.join(STORE, 'work'))
-    # the unprivileged run of test_not_root reads the description here
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    return host_mirror(load_recipe())

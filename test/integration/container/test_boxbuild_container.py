@@ -12,18 +12,11 @@ import time
 
 import pytest
 
-from container_helpers import (
-    CONSOLE_LOG,
-    HANG_GUARD_SECONDS,
-    boxbuild_argv,
-    containers,
-    description_copy,
-    interrupt,
-    leftovers,
-    run_boxbuild,
-    wait_for_text,
-)
-from unprivileged import kiwi_ng_for  # noqa: E402  (on the path set by container_helpers)
+from harness.boxbuild import CONSOLE_LOG, HANG_GUARD_SECONDS, run_boxbuild
+from harness.container_boxbuild import boxbuild_argv, containers
+from harness.descriptions import description_copy
+from harness.processes import interrupt, processes_mentioning, wait_for_text
+from harness.unprivileged import kiwi_ng_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +45,8 @@ def prepared_target(workdir):
 
 def assert_nothing_left(box, target):
     assert containers(box) == []
-    assert leftovers(target) == []
-    assert leftovers('kiwi_box_agent.py') == []
+    assert processes_mentioning(target) == []
+    assert processes_mentioning('kiwi_box_agent.py') == []
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ import glob
 import importlib.metadata
 import os
 import re
-import runpy
 import shutil
 import subprocess
 import tempfile
@@ -49,12 +48,17 @@ def run(argv: List[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, **kwargs)
 
 
+def versions() -> List[str]:
+    """
+    The version of the checkout the artifacts are built from (not of
+    whatever copy the test runner has installed) and of its packages,
+    as the release check reads and writes them
+    """
+    return run([SYSTEM_PYTHON, RELEASE_CHECK, 'version']).stdout.split()
+
+
 def version() -> str:
-    # of the checkout the artifacts are built from, not of whatever
-    # copy of the project the test runner has installed
-    return runpy.run_path(
-        os.path.join(PROJECT, 'kiwi_plugin_support', 'version.py')
-    )['__version__']
+    return versions()[0]
 
 
 def usage_of(task_module: str) -> str:
@@ -64,7 +68,7 @@ def usage_of(task_module: str) -> str:
 
 def package_version() -> str:
     """The version of the rpm and deb packages, as the release check writes it"""
-    return runpy.run_path(RELEASE_CHECK)['package_version'](version())
+    return versions()[1]
 
 
 def tracked_files(package: str) -> List[str]:

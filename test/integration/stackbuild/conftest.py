@@ -4,32 +4,16 @@ storage, a registry on 127.0.0.1, a cached Debian minbase root and a
 probe tree holding every kind of file metadata a root tree can have.
 """
 import os
-import shutil
 import subprocess
-import sys
-import time
-import urllib.request
 from typing import Dict, Iterator
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-# the helpers shared by the integration suites
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-import minbase  # noqa: E402
-import stack_helpers  # noqa: E402
-from stack_helpers import kiwi, make_probe, write_description  # noqa: E402
-
-
-def unmount_below(directory: str) -> None:
-    """
-    Unmount what podman left mounted below directory, deepest first
-    """
-    with open('/proc/self/mountinfo') as mountinfo:
-        points = [line.split()[4] for line in mountinfo]
-    for point in sorted(points, key=len, reverse=True):
-        if point.startswith(directory + '/'):
-            subprocess.run(['umount', '-l', point], check=False)
+from harness import minbase, stackbuild_kiwi
+from harness.podman import private_storage
+from harness.probe_tree import make_probe
+from harness.registry import RegistryError, running_registry
+from harness.stackbuild_kiwi import kiwi, write_description
 
 
 @pytest.fixture(scope='session')
@@ -38,35 +22,11 @@ def registry(tmp_path_factory) -> Iterator[str]:
     Debian's docker-registry on 127.0.0.1 at a free port, storing in a
     test directory; yields 'HOST:PORT'
     """
-    if not shutil.which('docker-registry'):
-        pytest.fail('docker-registry is not installed: apt-get install docker-registry')
-    base = tmp_path_factory.mktemp('registry')
-    port = stack_helpers.free_port()
-    config = base / 'config.yml'
-    config.write_text(
-        'version: 0.1\n'
-        'log:\n  level: error\n'
-        f'storage:\n  filesystem:\n    rootdirectory: {base / "data"}\n'
-        f'http:\n  addr: 127.0.0.1:{port}\n'
-    )
-    server = subprocess.Popen(
-        ['docker-registry', 'serve', str(config)],
-        stdout=subprocess.DEVNULL, stderr=open(base / 'registry.log', 'w')
-    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f'http://127.0.0.1:{port}/v2/', timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f'registry did not start: {(base / "registry.log").read_text()}')
-                time.sleep(0.2)
-        yield f'127.0.0.1:{port}'
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        with running_registry(tmp_path_factory.mktemp('registry')) as address:
+            yield address
+    except RegistryError as issue:
+        pytest.fail(str(issue))
 
 
 @pytest.fixture(scope='session')
@@ -80,12 +40,6 @@ def containers(tmp_path_factory, registry) -> Iterator[Dict[str, str]]:
     """
     base = tmp_path_factory.mktemp('containers')
     (base / 'tmp').mkdir()
-    (base / 'storage.conf').write_text(
-        '[storage]\n'
-        'driver = "overlay"\n'
-        f'graphroot = "{base / "graph"}"\n'
-        f'runroot = "{base / "run"}"\n'
-    )
     # no search registries: a short name must never leave the machine
     (base / 'registries.conf').write_text(
         'unqualified-search-registries = []\n\n'
@@ -93,26 +47,14 @@ def containers(tmp_path_factory, registry) -> Iterator[Dict[str, str]]:
         f'location = "{registry}"\n'
         'insecure = true\n'
     )
-    variables = {
-        'CONTAINERS_STORAGE_CONF': str(base / 'storage.conf'),
-        'CONTAINERS_REGISTRIES_CONF': str(base / 'registries.conf'),
-    }
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    stack_helpers.TEMP_DIR = str(base / 'tmp')
-    try:
-        yield variables
-    finally:
-        stack_helpers.TEMP_DIR = None
-        subprocess.run(['podman', 'image', 'unmount', '--all'], capture_output=True)
-        subprocess.run(['podman', 'rmi', '--all', '--force'], capture_output=True)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        unmount_below(str(base))
-        shutil.rmtree(base, ignore_errors=True)
+    with private_storage(
+        str(base), CONTAINERS_REGISTRIES_CONF=str(base / 'registries.conf')
+    ) as variables:
+        stackbuild_kiwi.TEMP_DIR = str(base / 'tmp')
+        try:
+            yield variables
+        finally:
+            stackbuild_kiwi.TEMP_DIR = None
 
 
 @pytest.fixture(scope='session')

@@ -5,8 +5,10 @@ import subprocess
 
 import pytest
 
-from unprivileged import kiwi_ng_for
-from stack_helpers import KIWI, RUNTIME_CONFIG, free_port, kiwi, podman_json, write_description
+from harness.podman import podman_json
+from harness.stackbuild_kiwi import KIWI, RUNTIME_CONFIG, kiwi, write_description
+from harness.unprivileged import kiwi_ng_for
+from kiwi_plugin_support.host import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -4,12 +4,13 @@ import subprocess
 
 import pytest
 
+from harness import stackbuild_kiwi
+from harness.podman import podman_json
+from harness.stackbuild_kiwi import kiwi
 from kiwi_stackbuild_plugin.images import ContainerImages
 from kiwi_stackbuild_plugin.reference import StashReference
 from kiwi_stackbuild_plugin.stack import Stacker
 from kiwi_stackbuild_plugin.stackbuild_command import resolve
-import stack_helpers
-from stack_helpers import kiwi, podman_json
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def test_push_then_pull_uses_the_pulled_image(containers, registry, small_root, 
     kiwi('system', 'stash', '--root', small_root, '--container-name', 'reg-stash')
     stale = inspect('localhost/reg-stash:latest')
 
-    images = ContainerImages(tls_verify=False, temp_dir=stack_helpers.TEMP_DIR)
+    images = ContainerImages(tls_verify=False, temp_dir=stackbuild_kiwi.TEMP_DIR)
     items = resolve(images, [StashReference.parse('reg-stash')], location)
     pulled = inspect(items[0].image)
     assert pulled['RootFS']['Layers'] == pushed['RootFS']['Layers']

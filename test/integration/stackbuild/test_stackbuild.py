@@ -6,10 +6,8 @@ import tarfile
 
 import pytest
 
-from stack_helpers import (
-    FINE_MTIME_NS, OLD_MTIME_NS, fingerprint, kiwi,
-    write_description
-)
+from harness.probe_tree import FINE_MTIME_NS, OLD_MTIME_NS, fingerprint
+from harness.stackbuild_kiwi import kiwi, write_description
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from stack_helpers import kiwi, podman_json
+from harness.podman import podman_json
+from harness.stackbuild_kiwi import kiwi
 
 pytestmark = pytest.mark.integration
 

@@ -14,20 +14,18 @@ import threading
 
 import pytest
 
-from vm_helpers import (
-    HANG_GUARD_SECONDS,
-    PROOF_FILE,
-    REPOSITORY,
-    boxbuild_argv,
-    descendants,
+from harness.boxbuild import HANG_GUARD_SECONDS, run_boxbuild
+from harness.descriptions import PROOF_FILE, proof_script, write_quick_description
+from harness.paths import REPOSITORY
+from harness.processes import (
     alive,
+    descendants,
     interrupt,
     processes,
-    proof_script,
-    run_boxbuild,
+    processes_mentioning,
     wait_for_text,
-    write_quick_description,
 )
+from harness.vm_boxbuild import boxbuild_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.vm]
 
@@ -217,10 +215,7 @@ def test_interrupt_leaves_nothing(vm, workdir, backend):
     assert process.returncode == 130
     assert 'boxbuild interrupted' in output
     assert [pid for pid in helpers if alive(pid)] == []
-    leftovers = [
-        argv for argv in processes().values() if any(target in word for word in argv)
-    ]
-    assert leftovers == []
+    assert processes_mentioning(target) == []
 
 
 @pytest.mark.slow

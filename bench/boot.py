@@ -1,6 +1,5 @@
-#!/usr/bin/env python3
 """
-usage: bench/boot [--skip-throughput]
+usage: .venv/bin/python -m bench.boot [--skip-throughput]   (in the repository root)
 
 Figures of 'kiwi-ng system boxbuild' with the Debian box, each against
 its floor measured in the same run:
@@ -29,18 +28,14 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPOSITORY = os.path.dirname(HERE)
-sys.path.insert(0, REPOSITORY)
+from harness.boxbuild import boxbuild_argv
+from harness.descriptions import write_quick_description
+from harness.vm_boxbuild import STORE, vm_box
+from kiwi_boxed_plugin.accel import choose_accelerator
+from kiwi_boxed_plugin.cache import BoxCache
+from kiwi_boxed_plugin.catalog import BoxCatalog
+from kiwi_plugin_support.host import host_arch
 
-from kiwi_boxed_plugin.accel import choose_accelerator  # noqa: E402
-from kiwi_boxed_plugin.cache import BoxCache  # noqa: E402
-from kiwi_boxed_plugin.catalog import BoxCatalog  # noqa: E402
-from kiwi_boxed_plugin.request import host_arch  # noqa: E402
-
-# the catalog and cache of the VM tests: one cached box for both
-STORE = '/var/cache/kiwi-plugins-test/vm'
-KIWI_NG = os.path.join(os.path.dirname(sys.executable), 'kiwi-ng')
 JOB_STARTED = b'kiwi-box-agent: job started'
 WRITE_MB = 500
 BACKENDS = {'9p': [], 'virtiofs': ['--virtiofs-sharing'], 'sshfs': ['--sshfs-sharing']}
@@ -50,21 +45,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(usage=__doc__)
     parser.add_argument('--skip-throughput', action='store_true')
     arguments = parser.parse_args()
-    os.makedirs(STORE, exist_ok=True)
-    catalog = os.path.join(STORE, 'catalog.yml')
-    subprocess.run(
-        [sys.executable, os.path.join(REPOSITORY, 'boxes', 'debian', 'build-box'),
-         '--no-container', '--catalog', catalog],
-        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-    )
-    os.environ['KIWI_BOXED_PLUGIN_CFG'] = catalog
-    os.environ['KIWI_BOXED_CACHE_DIR'] = os.path.join(STORE, 'cache')
+    # the catalog and cache of the VM tests: one cached box for both
+    vm = vm_box(stdout=subprocess.DEVNULL)
+    os.environ.update(KIWI_BOXED_PLUGIN_CFG=vm.catalog, KIWI_BOXED_CACHE_DIR=vm.cache)
     box = BoxCatalog().get('debian')
     arch = box.arch('x86_64')
     accel = choose_accelerator('x86_64', host_arch(), True)
     print(f'accelerator: {accel.describe()}')
     with tempfile.TemporaryDirectory(dir=STORE) as work:
-        description = write_description(os.path.join(work, 'desc'), '')
+        description = write_quick_description(os.path.join(work, 'desc'), '')
         target = os.path.join(work, 'target')
         os.makedirs(target)
         # a first boxbuild fills the cache; it is not measured
@@ -80,19 +69,6 @@ def main() -> int:
         if not arguments.skip_throughput:
             throughput(work)
     return 0
-
-
-def write_description(path: str, box_script: str) -> str:
-    """
-    A description whose boxprofile runs box_script before the job
-    starts; kiwi then rejects its config.xml at once
-    """
-    os.makedirs(os.path.join(path, 'boxroot', 'etc'))
-    with open(os.path.join(path, 'config.xml'), 'w') as config:
-        config.write('<image schemaversion="7.5" name="bench"><bench/></image>\n')
-    with open(os.path.join(path, 'boxroot', 'etc', 'boxprofile'), 'w') as profile:
-        profile.write(box_script)
-    return path
 
 
 def wait_for_line(process: subprocess.Popen, started: float) -> float:
@@ -115,9 +91,7 @@ def boxbuild_until_job(description: str, target: str, options: list) -> float:
     """
     boxbuild from its start to the agent's job line; then Ctrl-C
     """
-    argv = [KIWI_NG, 'system', 'boxbuild', '--box', 'debian'] + options + [
-        '--', '--description', description, '--target-dir', target
-    ]
+    argv = boxbuild_argv([], options, description, target)
     started = time.monotonic()
     process = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -206,7 +180,7 @@ def dd_rate(text: str) -> float:
 
 def throughput(work: str) -> None:
     for backend, options in BACKENDS.items():
-        description = write_description(
+        description = write_quick_description(
             os.path.join(work, f'desc-{backend}'),
             f'dd if=/dev/zero of=/bundle/box-write bs=1M count={WRITE_MB} conv=fsync '
             '2> /bundle/dd.txt\nrm -f /bundle/box-write\n'
@@ -214,9 +188,8 @@ def throughput(work: str) -> None:
         target = os.path.join(work, f'target-{backend}')
         os.makedirs(target)
         subprocess.run(
-            [KIWI_NG, 'system', 'boxbuild', '--box', 'debian'] + options + [
-                '--', '--description', description, '--target-dir', target
-            ], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            boxbuild_argv([], options, description, target),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         with open(os.path.join(target, 'dd.txt')) as report:
             box_rate = dd_rate(report.read())

@@ -1,20 +1,39 @@
 """
-A kiwi-ng with this project that an unprivileged user can run.
+The unprivileged user of the suites: a throw-away account, and a
+kiwi-ng with this project that such a user can run.
 
 The test venv may live where only root may enter (/root, or tox's
 .tox, which tox creates with mode 0700), so a venv of the system python
-is kept in the shared test store, with kiwi and a fresh (not editable)
+is kept in the test store, with kiwi and a fresh (not editable)
 install of this checkout. Every suite that runs kiwi-ng as another
 user takes it from here.
 """
 import os
+import pwd
 import shutil
 import subprocess
-import sys
+from contextlib import contextmanager
+from typing import Iterator
 
-REPOSITORY = os.path.realpath(os.path.join(os.path.dirname(__file__), '..', '..'))
-STORE = '/var/cache/kiwi-plugins-test/unprivileged'
-TEST_KIWI_NG = os.path.join(os.path.dirname(sys.executable), 'kiwi-ng')
+from harness.paths import KIWI_NG, REPOSITORY, TEST_STORE
+
+STORE = os.path.join(TEST_STORE, 'unprivileged')
+
+
+@contextmanager
+def throwaway_user(name: str) -> Iterator[pwd.struct_passwd]:
+    """
+    A user with a home and nothing else, created if missing and
+    removed with its home at the end
+    """
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', name], check=True)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(['userdel', '--remove', name], check=False)
 
 
 def runs_as(user: str, argv: list) -> bool:
@@ -32,8 +51,8 @@ def kiwi_ng_for(user: str) -> str:
     The test's kiwi-ng if the user can run it, else one of a venv in
     the test store with this checkout installed afresh
     """
-    if runs_as(user, [TEST_KIWI_NG, '--version']):
-        return TEST_KIWI_NG
+    if runs_as(user, [KIWI_NG, '--version']):
+        return KIWI_NG
     venv = os.path.join(STORE, 'venv')
     pip = os.path.join(venv, 'bin', 'pip')
     if not os.path.exists(pip):
@@ -45,8 +64,8 @@ def kiwi_ng_for(user: str) -> str:
     source = os.path.join(STORE, 'source')
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(REPOSITORY, source, ignore=shutil.ignore_patterns(
-        '.git', '.tox', '.venv', 'test', 'boxes', 'build', 'dist', '*.egg-info',
-        '__pycache__'
+        '.git', '.tox', '.venv', 'test', 'boxes', 'harness', 'bench', 'build', 'dist',
+        '*.egg-info', '__pycache__'
     ))
     subprocess.run(
         [pip, 'install', '--quiet', '--no-deps', '--force-reinstall', source], check=True

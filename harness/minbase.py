@@ -1,7 +1,7 @@
 """
 A Debian minbase root tree made with debootstrap, cached between runs.
 
-The integration tests and bench/stash share it. It is built from the
+The integration tests and bench.stash share it. It is built from the
 apt mirror this host is configured with (never a mirror written into
 the repository) and rebuilt when missing or when its recipe changed.
 """
@@ -12,7 +12,9 @@ import shutil
 import subprocess
 from typing import Dict, Iterator, List, Optional, Tuple
 
-CACHE_DIR = '/var/cache/kiwi-plugins-test/stackbuild'
+from harness.paths import TEST_STORE
+
+CACHE_DIR = os.path.join(TEST_STORE, 'stackbuild')
 
 # debootstrap's package set: the smallest root that still is Debian
 VARIANT = 'minbase'

@@ -1,50 +1,19 @@
 """
-Helpers of the stash/stackbuild integration tests: the probe tree, its
-fingerprint, and kiwi-ng runs with the test runtime configuration.
+A probe tree holding one of each thing a root tree can hold (owners,
+modes, xattrs, capabilities, ACLs, device nodes, links, odd names,
+old and fine mtimes), and its fingerprint: everything a faithful copy
+keeps, to compare a tree with its copy.
 """
 import hashlib
-import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
-import sys
-from typing import Any, Dict, List, Optional
-
-DATA = os.path.join(os.path.dirname(__file__), '..', '..', 'data', 'stackbuild')
-DESCRIPTION = os.path.abspath(os.path.join(DATA, 'description'))
-RUNTIME_CONFIG = os.path.abspath(os.path.join(DATA, 'runtime', 'kiwi.yml'))
-KIWI = [os.path.join(os.path.dirname(sys.executable), 'kiwi-ng')]
-
-# kiwi's --temp-dir for the kiwi-ng runs, set by the containers fixture
-TEMP_DIR: Optional[str] = None
+from typing import Dict, List
 
 # a probe file's mtimes: one far in the past, one with nanoseconds
 OLD_MTIME_NS = 315532800 * 10**9
 FINE_MTIME_NS = 1700000000 * 10**9 + 123456789
-
-
-def free_port() -> int:
-    """
-    A port on 127.0.0.1 that nothing listens on right now
-    """
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
-def write_description(config: str, mirror: str, name: str = 'stackbuild-probe') -> None:
-    """
-    Write the test description with the host's mirror to config, e.g.
-    ROOT/image/config.xml where kiwi keeps it in a root tree
-    """
-    with open(os.path.join(DESCRIPTION, 'config.xml')) as handle:
-        text = handle.read().replace('@MIRROR@', mirror)
-    text = text.replace('name="stackbuild-probe"', f'name="{name}"')
-    os.makedirs(os.path.dirname(config), exist_ok=True)
-    with open(config, 'w') as handle:
-        handle.write(text)
 
 
 def make_probe(directory: str) -> None:
@@ -130,26 +99,3 @@ def fingerprint(root: str) -> Dict[str, tuple]:
         for name in names:
             prints[name] = prints[name] + (tuple(sorted(names)),)
     return prints
-
-
-def kiwi(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """
-    Run kiwi-ng of this venv with the test runtime config (fast xz)
-    """
-    temp = ['--temp-dir', TEMP_DIR] if TEMP_DIR else []
-    result = subprocess.run(
-        KIWI + ['--config', RUNTIME_CONFIG] + temp + list(args),
-        capture_output=True, text=True
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f'kiwi-ng {" ".join(args)} failed ({result.returncode}):\n'
-            f'{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
-        )
-    return result
-
-
-def podman_json(*args: str) -> Any:
-    return json.loads(subprocess.run(
-        ['podman'] + list(args), capture_output=True, text=True, check=True
-    ).stdout)

@@ -1,7 +1,7 @@
 """
 One boxbuild's use of the cache, as a process of its own.
 
-    python3 cacheuser.py CATALOG CACHE_ROOT BOX
+    python -m harness.box_cache_user CATALOG CACHE_ROOT BOX   (in the repository root)
 
 Prepares the box through BoxCache.use() and prints 'DIGEST <sha256>' of
 the system disk it was lent; kiwi errors end it with exit 1 and one line.

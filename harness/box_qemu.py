@@ -1,24 +1,13 @@
 """
-The pieces of the box tests: the builder run as 'make box' runs it,
-the tiny Debian description with the host's mirror, and a bare qemu
-harness that boots the box with 9p shares.
-
-Everything the tests write lives under /var/cache/kiwi-plugins-test/box;
-the box itself is built where 'make box' puts it, so that both reuse it.
+Bare qemu boots of the Debian box, as the box tests make them: no
+boxbuild, only the box's kernel, initrd and disk, 9p shares and the
+console in a file.
 """
 import os
-import shutil
 import subprocess
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, List, Sequence
-
-REPOSITORY = os.path.realpath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
-BUILDER = os.path.join(REPOSITORY, 'boxes', 'debian', 'build-box')
-TINY_DEBIAN = os.path.join(REPOSITORY, 'test', 'data', 'tiny-debian')
-TEST_ROOT = '/var/cache/kiwi-plugins-test/box'
-BOX_OUTPUT = os.environ.get('KIWI_PLUGINS_BOX_DIR', '/var/cache/kiwi-plugins/debian-box')
 
 # a generous bound for one boot of the box under software emulation on
 # a loaded host; it only keeps a hung box from hanging the suite
@@ -27,6 +16,10 @@ BOOT_TIMEOUT = 900
 
 @dataclass(frozen=True)
 class BuiltBox:
+    """
+    The box as the builder published it, and where the tests keep
+    its catalog and container storage
+    """
     output: str
     catalog: str
     storage_conf: str
@@ -34,36 +27,6 @@ class BuiltBox:
 
     def path(self, name: str) -> str:
         return os.path.join(self.output, name)
-
-
-def run_builder(environment: dict, *options: str) -> str:
-    os.makedirs(environment['TMPDIR'], exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, BUILDER, '--output', BOX_OUTPUT] + list(options),
-        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    output = done.stdout.decode()
-    assert done.returncode == 0, output
-    return output
-
-
-def description_copy(target: str, mirror: str, broken: bool = False) -> str:
-    """
-    A copy of the tiny Debian description with the host's mirror in it
-
-    :param bool broken: add an element kiwi's schema rejects
-    """
-    shutil.copytree(TINY_DEBIAN, target)
-    config = os.path.join(target, 'config.xml')
-    with open(config) as handle:
-        text = handle.read().replace('@MIRROR@', mirror)
-    if broken:
-        text = text.replace(
-            '<package name="netbase"/>', '<package name="netbase"/><no-such-element/>'
-        )
-    with open(config, 'w') as handle:
-        handle.write(text)
-    return target
 
 
 @dataclass
@@ -81,7 +44,10 @@ def qemu_box(
     slow to use), the system disk as a throw-away snapshot, 9p shares
     and the console in a file; killed on the way out if still running
 
+    :param dict boot: paths of the box's 'kernel' and 'initrd'
     :param list shares: (mount tag, host directory) pairs
+    :param str console: file of the console; qemu's own output goes
+        to console + '.qemu'
     """
     cmdline = ' '.join(
         ['root=/dev/vda1', 'rw', 'quiet', 'panic=-1', 'console=hvc0', kernel_args]

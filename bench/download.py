@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
 """
 Download speed of the box cache against curl, and what a cached run costs.
 
 Serves a box with a 1 GiB system disk on 127.0.0.1 (the integration
-tests' server, in its own process), then measures in one run, alternating:
+tests' server harness.boxserver, in its own process), then measures in
+one run, alternating:
 
 - floor: `curl -o` of the system disk, nothing else
 - ours:  a first BoxCache.use() of the box into an empty cache: download,
@@ -14,7 +14,7 @@ bytes the server sent for a cached re-run with update check (goal: only
 the .sha256 files). The box tree is kept in
 /var/cache/kiwi-plugins-test/cache/bench for reruns.
 
-    bench/download [--size-mib N] [--rounds N]
+    .venv/bin/python -m bench.download [--size-mib N] [--rounds N]   (in the repository root)
 """
 import argparse
 import json
@@ -29,19 +29,12 @@ import tempfile
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+from harness.boxserver import BoxTree
+from harness.paths import REPOSITORY, TEST_STORE
+from kiwi_boxed_plugin.cache import BoxCache
+from kiwi_boxed_plugin.catalog import load_catalog_file
 
-from kiwi_boxed_plugin.cache import BoxCache  # noqa: E402
-from kiwi_boxed_plugin.catalog import load_catalog_file  # noqa: E402
-
-SERVER_DIR = os.path.join(os.path.dirname(HERE), 'test', 'integration', 'cache')
-sys.path.insert(0, SERVER_DIR)
-
-from boxserver import BoxTree  # noqa: E402
-
-SERVER = os.path.join(SERVER_DIR, 'boxserver.py')
-STORE = '/var/cache/kiwi-plugins-test/cache/bench'
+STORE = os.path.join(TEST_STORE, 'cache', 'bench')
 BOX = BoxTree('Bench-Box')
 
 
@@ -72,7 +65,9 @@ def timed(action, cpu: list) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(
+        prog='python -m bench.download', description=__doc__.splitlines()[1]
+    )
     parser.add_argument('--size-mib', type=int, default=1024)
     parser.add_argument('--rounds', type=int, default=3)
     options = parser.parse_args()
@@ -80,7 +75,8 @@ def main() -> None:
     logging.getLogger('kiwi').setLevel(logging.WARNING)
     tree = make_box_tree(options.size_mib)
     server = subprocess.Popen(
-        [sys.executable, SERVER, tree], stdout=subprocess.PIPE, text=True
+        [sys.executable, '-m', 'harness.boxserver', tree], cwd=REPOSITORY,
+        stdout=subprocess.PIPE, text=True
     )
     work = tempfile.mkdtemp(dir=STORE, prefix='run.')
     try:

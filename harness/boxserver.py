@@ -4,10 +4,11 @@ A download server for box trees on 127.0.0.1, with faults on demand.
 Serves the files of a directory like the build service's download server
 does (Range requests answered with 206), and can, per path, misbehave the
 ways real servers and proxies do. Used in-process by the integration
-tests and as a separate process by bench/download (so that the client's
-timing is not shared with the server's Python threads):
+tests and as a separate process by bench.download (so that the client's
+timing is not shared with the server's Python threads), from the
+repository root:
 
-    python3 boxserver.py ROOT     prints the port, serves until killed
+    python -m harness.boxserver ROOT     prints the port, serves until killed
 """
 import hashlib
 import io

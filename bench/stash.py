@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """
 Speed of stash and stackbuild against the raw tools doing the same work.
 
@@ -11,7 +10,9 @@ run, the median wall time of
 - our stackbuild root materialization against the floor
   'podman image mount' + one 'rsync -aHAX', from the same image.
 
-Needs root, podman, skopeo and rsync. Run: bench/stash [--rounds N]
+Needs root, podman, skopeo and rsync. Run in the repository root:
+
+    .venv/bin/python -m bench.stash [--rounds N]
 """
 import argparse
 import logging
@@ -22,46 +23,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, ContextManager, Dict, List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', 'test', 'integration', 'stackbuild'))
-sys.path.insert(0, os.path.join(HERE, '..'))
-
-import minbase  # noqa: E402
-from kiwi_stackbuild_plugin.images import ContainerImages  # noqa: E402
-from kiwi_stackbuild_plugin.stack import Stacker, StackItem  # noqa: E402
-from kiwi_stackbuild_plugin.stash import Stash  # noqa: E402
+from harness import minbase
+from harness.podman import private_storage
+from kiwi_stackbuild_plugin.images import ContainerImages
+from kiwi_stackbuild_plugin.stack import Stacker, StackItem
+from kiwi_stackbuild_plugin.stash import Stash
 
 CONFIG = '<image schemaversion="7.5" name="bench"><preferences><version>1</version>' \
     '</preferences></image>\n'
 
 
-@contextmanager
-def empty_store(parent: str) -> Iterator[None]:
+def empty_store(parent: str) -> ContextManager[Dict[str, str]]:
     """
-    A fresh container storage for the time of the context
+    A fresh container storage below parent for the time of the context
     """
-    base = tempfile.mkdtemp(prefix='store-', dir=parent)
-    conf = os.path.join(base, 'storage.conf')
-    with open(conf, 'w') as handle:
-        handle.write(
-            f'[storage]\ndriver = "overlay"\ngraphroot = "{base}/graph"\n'
-            f'runroot = "{base}/run"\n'
-        )
-    saved = os.environ.get('CONTAINERS_STORAGE_CONF')
-    os.environ['CONTAINERS_STORAGE_CONF'] = conf
-    try:
-        yield
-    finally:
-        subprocess.run(['podman', 'image', 'unmount', '--all'], capture_output=True)
-        subprocess.run(['podman', 'rmi', '--all', '--force'], capture_output=True)
-        if saved is None:
-            del os.environ['CONTAINERS_STORAGE_CONF']
-        else:
-            os.environ['CONTAINERS_STORAGE_CONF'] = saved
-        shutil.rmtree(base, ignore_errors=True)
+    return private_storage(tempfile.mkdtemp(prefix='store-', dir=parent))
 
 
 def timed(work: Callable[[], None]) -> float:
@@ -94,11 +72,13 @@ def floor_materialize(image: str, target: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(
+        prog='python -m bench.stash', description=__doc__.split('\n\n')[0]
+    )
     parser.add_argument('--rounds', type=int, default=3)
     rounds = parser.parse_args().rounds
     if os.geteuid() != 0:
-        sys.exit('bench/stash needs root')
+        sys.exit('bench.stash needs root')
     logging.getLogger('kiwi').setLevel(logging.WARNING)
     work = tempfile.mkdtemp(prefix='bench-stash-')
     os.environ['TMPDIR'] = work

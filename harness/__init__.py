@@ -1,0 +1,25 @@
+"""
+The integration harness of the tests and the benchmarks: real services
+and the building blocks of their fixtures, one module per concern.
+
+Not part of the wheel (setup.py packages only kiwi_*). It is imported
+from the repository root: pytest puts the root on sys.path (tox.ini's
+pythonpath), and the benchmarks run there as `python -m bench.<name>`.
+
+    paths              the checkout, its test data, the test store, kiwi-ng
+    unprivileged       a throw-away user and a kiwi-ng that user can run
+    processes          host processes: list, descendants, Ctrl-C, waiting
+    podman             podman calls and container storages of our own
+    registry           Debian's docker-registry on 127.0.0.1
+    boxserver          an HTTP server of box trees with faults on demand
+    box_cache_user     one boxbuild's use of the box cache, as a process
+    debian_box         the Debian box of boxes/debian and its builder
+    box_qemu           bare qemu boots of the Debian box
+    descriptions       the kiwi descriptions the boxbuild runs use
+    boxbuild           kiwi-ng system boxbuild runs to their end
+    vm_boxbuild        boxbuilds in a VM box, with the VM tests' catalog
+    container_boxbuild boxbuilds in a container box
+    minbase            a cached Debian minbase root tree
+    probe_tree         a tree with every kind of file metadata, its fingerprint
+    stackbuild_kiwi    kiwi-ng stash/stackbuild runs with the test config
+"""
