@@ -462,23 +462,20 @@ def has_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+@dataclass
 class ContainerBoxBuild:
     """
     One build in the box's container image, from the image to the
-    judged result
+    box's outcome
 
     :param Podman podman: podman as this user can run it
+    :param bool debug_shell: --box-debug with a terminal for the shell
     """
-    def __init__(
-        self, request: BoxbuildRequest, box: Box, arch: BoxArch, podman: Podman,
-        debug_shell: bool
-    ) -> None:
-        self.request = request
-        self.box = box
-        self.arch = arch
-        self.podman = podman
-        self.debug_shell = debug_shell
-        self.console_log = Defaults.get_console_log(request.target_dir)
+    request: BoxbuildRequest
+    box: Box
+    arch: BoxArch
+    podman: Podman
+    debug_shell: bool
 
     @classmethod
     def prepare(cls, request: BoxbuildRequest) -> 'ContainerBoxBuild':
@@ -532,7 +529,8 @@ class ContainerBoxBuild:
             if self.debug_shell:
                 self.start(name)
             outcome = run_console(
-                job_argv(prefix, name, self.debug_shell), self.console_log, False
+                job_argv(prefix, name, self.debug_shell),
+                Defaults.get_console_log(request.target_dir), False
             )
             if self.debug_shell:
                 self.shell(name)

@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from kiwi_boxed_plugin.accel import Accelerator, choose_accelerator, software
@@ -41,6 +42,7 @@ from kiwi_plugin_support.host import host_arch
 log = logging.getLogger('kiwi')
 
 
+@dataclass
 class VmBoxBuild:
     """
     One build in a box VM
@@ -48,16 +50,11 @@ class VmBoxBuild:
     :param str qemu_binary: the qemu of the box's arch
     :param LoginKey login_key: --ssh-key, or None
     """
-    def __init__(
-        self, request: BoxbuildRequest, box: Box, arch: BoxArch, qemu_binary: str,
-        login_key: Optional[LoginKey]
-    ) -> None:
-        self.request = request
-        self.box = box
-        self.arch = arch
-        self.qemu_binary = qemu_binary
-        self.login_key = login_key
-        self.console_log = Defaults.get_console_log(request.target_dir)
+    request: BoxbuildRequest
+    box: Box
+    arch: BoxArch
+    qemu_binary: str
+    login_key: Optional[LoginKey]
 
     @classmethod
     def prepare(cls, request: BoxbuildRequest) -> 'VmBoxBuild':
@@ -125,7 +122,7 @@ class VmBoxBuild:
             if request.debug:
                 log.info('box debug: the console is yours; Ctrl-a x ends the box')
             return run_console(
-                argv, self.console_log, request.debug,
+                argv, Defaults.get_console_log(request.target_dir), request.debug,
                 Defaults.get_kvm_console_silence_seconds() if accelerator.is_kvm else 0
             )
 
