@@ -1,6 +1,6 @@
 """
-The integration harness of the tests and the benchmarks: real services
-and the building blocks of their fixtures, one module per concern.
+The harness of the tests and the benchmarks: real services and the
+building blocks of their fixtures, one module per concern.
 
 Not part of the wheel (setup.py packages only kiwi_*). It is imported
 from the repository root: pytest puts the root on sys.path (tox.ini's
@@ -9,6 +9,7 @@ pythonpath), and the benchmarks run there as `python -m bench.<name>`.
     paths              the checkout, its test data, the test store, kiwi-ng
     unprivileged       a throw-away user and a kiwi-ng that user can run
     processes          host processes: list, descendants, Ctrl-C, waiting
+    orphans            children that must die with their killed parent
     podman             podman calls and container storages of our own
     registry           Debian's docker-registry on 127.0.0.1
     boxserver          an HTTP server of box trees with faults on demand
@@ -22,4 +23,6 @@ pythonpath), and the benchmarks run there as `python -m bench.<name>`.
     minbase            a cached Debian minbase root tree
     probe_tree         a tree with every kind of file metadata, its fingerprint
     stackbuild_kiwi    kiwi-ng stash/stackbuild runs with the test config
+    command_line       kiwi-ng command lines parsed as kiwi parses them
+    tls                a throw-away CA and server certificate for https test servers
 """
