@@ -4,7 +4,7 @@ VENV ?= .venv
 TOX = $(VENV)/bin/tox
 KIWI_NG = $(VENV)/bin/kiwi-ng
 
-.PHONY: test unit lint mypy integration demo doc venv clean box deps sdist wheel rpm deb release-check
+.PHONY: test unit lint mypy integration e2e demo doc venv clean box deps sdist wheel rpm deb release-check
 
 venv: $(TOX)
 
@@ -34,6 +34,10 @@ mypy: $(TOX)
 
 integration: $(TOX)
 	$(TOX) -e integration
+
+# what CI leaves out for time (whole box builds); run before resolving
+e2e: deps $(TOX)
+	$(TOX) -e e2e
 
 # the main job, offline: build the Debian box (cached) and in it the tiny
 # Debian description of test/data as a tbz image. The result and the

@@ -20,9 +20,14 @@ pythonpath), and the benchmarks run there as `python -m bench.<name>`.
     boxbuild           kiwi-ng system boxbuild runs to their end
     vm_boxbuild        boxbuilds in a VM box, with the VM tests' catalog
     container_boxbuild boxbuilds in a container box
+    network_probes     a service on the host's loopback, and a box profile probing the network
+    container_store    the container tests' podman storage with the box image
+    faults             boxbuilds signalled mid-run, and what they left
     minbase            a cached Debian minbase root tree
     probe_tree         a tree with every kind of file metadata, its fingerprint
     stackbuild_kiwi    kiwi-ng stash/stackbuild runs with the test config
+    crafted_images     stashes as a hostile registry would serve them
+    stash_leftovers    what a stopped stash or stackbuild run can leave
     command_line       kiwi-ng command lines parsed as kiwi parses them
     tls                a throw-away CA and server certificate for https test servers
 """

@@ -1,12 +1,12 @@
 """
-A download server for box trees on 127.0.0.1, with faults on demand.
+A download server for box trees on 127.0.0.x, with faults on demand.
 
 Serves the files of a directory like the build service's download server
-does (Range requests answered with 206), and can, per path, misbehave the
-ways real servers and proxies do. Used in-process by the integration
-tests and as a separate process by bench.download (so that the client's
-timing is not shared with the server's Python threads), from the
-repository root:
+does (Range requests answered with 206), over http or https, and can, per
+path, misbehave the ways real servers, proxies and mirrors do. Used
+in-process by the integration tests and as a separate process by
+bench.download (so that the client's timing is not shared with the
+server's Python threads), from the repository root:
 
     python -m harness.boxserver ROOT     prints the port, serves until killed
 """
@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import ssl
 import sys
 import tarfile
 import threading
@@ -32,9 +33,10 @@ from typing import Dict, Iterable, Iterator, List, Optional
 #   flaky-503  one 503 Service Unavailable, then behave
 #   hold       send half of the body, then wait for BoxServer.release
 #   stall-once like hold on the first request of the path, then behave
+#   redirect   302 to the same path on BoxServer.redirect_to (a mirror)
 FAULTS = (
     'drop', 'drop-once', 'no-range', 'chunked', 'html-404', 'html-200', 'flaky-503', 'hold',
-    'stall-once'
+    'stall-once', 'redirect'
 )
 ONCE = ('drop-once', 'flaky-503', 'stall-once')
 
@@ -80,9 +82,12 @@ class BoxTree:
         self._write(tree, self.disk + '.sha256', hasher)
         return hasher.hexdigest()
 
-    def catalog(self, path: str, box: str, source: str) -> str:
+    def catalog(self, path: str, box: str, source: str, allow_http: bool = True) -> str:
         """
         Write a user catalog with this box at path, return the path
+
+        :param bool allow_http: opt in to a plain http source (the
+            box server's default)
         """
         with open(path, 'w') as handle:
             handle.write(
@@ -92,6 +97,8 @@ class BoxTree:
                 f'        boxfiles: [{self.tarball}, {self.disk}]\n'
                 '        use_initrd: true\n'
             )
+            if allow_http and source.startswith('http://'):
+                handle.write('        allow_http: true\n')
         return path
 
     def _write(self, tree: str, name: str, hasher: object, text: str = '') -> None:
@@ -110,19 +117,27 @@ class BoxServer:
     The server state the tests read and change
 
     :param str root: directory served
+    :param str host: the 127.0.0.x address to listen on
+    :param ssl.SSLContext tls: serve https with this context
     """
-    def __init__(self, root: str) -> None:
+    def __init__(
+        self, root: str, host: str = '127.0.0.1', tls: Optional[ssl.SSLContext] = None
+    ) -> None:
         self.root = root
         self.faults: Dict[str, str] = {}
+        # base URL the 'redirect' fault sends clients to
+        self.redirect_to = ''
         self.requests: List[str] = []
         self.ranges: List[str] = []
         self.body_bytes: Dict[str, int] = {}
         self.lock = threading.Lock()
         self.release = threading.Event()
-        self.httpd = _QuietServer(('127.0.0.1', 0), self._handler())
+        self.httpd = _QuietServer((host, 0), self._handler())
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = f'http://127.0.0.1:{self.port}'
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
 
     def sent(self, path: str) -> int:
         """
@@ -166,13 +181,20 @@ class BoxServer:
                     return self._answer(200, HTML_PAGE, 'text/html')
                 if fault == 'flaky-503':
                     return self._answer(503, b'busy\n')
+                if fault == 'redirect':
+                    return self._answer(302, b'', headers={'Location': server.redirect_to + path})
                 local = os.path.join(server.root, path.lstrip('/'))
                 if '..' in path.split('/') or not os.path.isfile(local):
                     return self._answer(404, b'not found\n')
                 self._send_file(path, local, fault)
 
-            def _answer(self, status: int, body: bytes, kind: str = 'text/plain') -> None:
+            def _answer(
+                self, status: int, body: bytes, kind: str = 'text/plain',
+                headers: Optional[Dict[str, str]] = None
+            ) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header('Content-Type', kind)
                 self.send_header('Content-Length', str(len(body)))
                 self.end_headers()
@@ -216,9 +238,10 @@ class BoxServer:
                 self.wfile.flush()
                 offset = start
                 while offset < stop:
-                    sent = os.sendfile(
-                        self.connection.fileno(), handle.fileno(),  # type: ignore
-                        offset, min(stop - offset, 16 << 20)
+                    # the socket's sendfile: os.sendfile on a plain socket,
+                    # through TLS on an https one
+                    sent = self.connection.sendfile(  # type: ignore
+                        handle, offset, min(stop - offset, 16 << 20)
                     )
                     if sent == 0:
                         break
@@ -246,11 +269,13 @@ class BoxServer:
 
 
 @contextmanager
-def serving(root: str) -> Iterator[BoxServer]:
+def serving(
+    root: str, host: str = '127.0.0.1', tls: Optional[ssl.SSLContext] = None
+) -> Iterator[BoxServer]:
     """
     A BoxServer answering in a thread until the block ends
     """
-    server = BoxServer(root)
+    server = BoxServer(root, host, tls)
     thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
     thread.start()
     try:

@@ -32,18 +32,36 @@ def write_description(config: str, mirror: str, name: str = 'stackbuild-probe') 
         handle.write(text)
 
 
+def kiwi_argv(*args: str) -> List[str]:
+    """
+    The kiwi-ng command line of this venv with the test runtime config
+    (fast xz) and the suite's temp dir
+    """
+    temp = ['--temp-dir', TEMP_DIR] if TEMP_DIR else []
+    return KIWI + ['--config', RUNTIME_CONFIG] + temp + list(args)
+
+
 def kiwi(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """
     Run kiwi-ng of this venv with the test runtime config (fast xz)
     """
-    temp = ['--temp-dir', TEMP_DIR] if TEMP_DIR else []
-    result = subprocess.run(
-        KIWI + ['--config', RUNTIME_CONFIG] + temp + list(args),
-        capture_output=True, text=True
-    )
+    result = subprocess.run(kiwi_argv(*args), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(
             f'kiwi-ng {" ".join(args)} failed ({result.returncode}):\n'
             f'{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
         )
     return result
+
+
+def kiwi_error(*args: str) -> str:
+    """
+    Run kiwi-ng as kiwi() does, expect exit status 1 with one error
+    line and no traceback; return the line
+    """
+    result = kiwi(*args, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and 'Traceback' not in output, output
+    errors = [line for line in output.splitlines() if 'ERROR' in line]
+    assert len(errors) == 1, output
+    return errors[0]

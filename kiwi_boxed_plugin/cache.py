@@ -36,6 +36,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 from kiwi_boxed_plugin.catalog import Box, BoxArch
 from kiwi_boxed_plugin.defaults import Defaults
@@ -44,6 +45,7 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxChecksumError,
     KiwiBoxDiskFullError,
     KiwiBoxDownloadError,
+    KiwiBoxInsecureSourceError,
     KiwiBoxKernelError,
 )
 from kiwi_boxed_plugin.fetch import Fetcher, parse_sha256_file
@@ -162,6 +164,37 @@ def pick_boot_members(names: List[str], use_initrd: bool) -> Tuple[str, str]:
             )
         picked.append(found[0])
     return picked[0], picked[1]
+
+
+def check_plain_http(box: Box, arch: BoxArch, base_url: str) -> None:
+    """
+    Refuse a plain http source unless the box's catalog entry allows it,
+    and warn when it does: over http anyone on the way can swap the box
+    and the checksums it is verified against alike
+
+    :param str base_url: where the box files come from, as resolved
+    :raises KiwiBoxInsecureSourceError: if it is http and not allowed
+    """
+    if urlsplit(base_url).scheme != 'http':
+        return
+    if arch.allow_http:
+        log.warning(
+            f"box '{box.name}' ({arch.name}): fetching over plain http from {base_url}, "
+            f'as {box.origin} allows'
+        )
+        return
+    # an obs:// source is http only through kiwi's config, which names the server
+    remedy = "an https 'obs: download_url' in kiwi's config" \
+        if arch.source.startswith('obs:') else 'an https source'
+    # the packaged catalog is not the user's to edit: a user catalog
+    # entry of the same name replaces the box
+    catalog = 'a user catalog' if box.origin == Defaults.get_packaged_catalog() \
+        else box.origin
+    raise KiwiBoxInsecureSourceError(
+        f"box '{box.name}' ({arch.name}): {base_url} is plain http, where anyone on the "
+        f"way could swap the box and its checksums: use {remedy}, or allow it with "
+        f"'allow_http: true' in the box's entry of {catalog}"
+    )
 
 
 class BoxCache:
@@ -288,6 +321,7 @@ class BoxCache:
         """
         box_dir = os.path.join(self.root, box.name)
         base_url = arch.url(self._obs_url())
+        check_plain_http(box, arch, base_url)
         published = {
             name: parse_sha256_file(
                 self.fetcher.read_small(f'{base_url}{name}.sha256'), f'{base_url}{name}.sha256'
@@ -340,9 +374,10 @@ class BoxCache:
         Kernel and initrd, extracted from the tarball once per verified tarball
         """
         box_dir = os.path.join(self.root, box.name)
+        kernel, initrd = arch.boot_files
         targets = {
-            'kernel': os.path.join(box_dir, f'kernel.{arch.name}'),
-            'initrd': os.path.join(box_dir, f'initrd.{arch.name}') if arch.use_initrd else ''
+            'kernel': os.path.join(box_dir, kernel),
+            'initrd': os.path.join(box_dir, initrd) if arch.use_initrd else ''
         }
         tarball_digest = record['files'][arch.kernel_tarball]['sha256']
         boot = record.get('boot', {})

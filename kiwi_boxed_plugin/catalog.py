@@ -15,6 +15,7 @@ from urllib.request import pathname2url
 
 import yaml
 
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import is_job_word
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxArchNotFoundError,
@@ -28,7 +29,38 @@ KNOWN_ARCHES = ('x86_64', 'aarch64', 's390x', 'ppc64', 'ppc64le')
 
 # box names become directory names in the cache: no separators, and no
 # leading dot so they never meet the cache's own hidden entries
-BOX_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]*')
+BOX_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]{0,63}')
+
+# box files and packages files become names in the box's cache directory
+# and the last part of their URLs: no separator, no leading dot (the
+# cache's own entries), nothing a URL reads as a query or an escape
+FILE_NAME = re.compile(r'[A-Za-z0-9_+][A-Za-z0-9._+-]{0,199}')
+
+# a kernel argument the box protocol carries as it is: printable ASCII,
+# no white space and no '"' (the job is read from between the first pair)
+KERNEL_ARGUMENT = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*(=[\x21\x23-\x7e]+)?')
+
+# a tty name for console= on the kernel command line
+CONSOLE = re.compile(r'[A-Za-z0-9_]{1,32}')
+
+# a fully qualified image reference: the registry host (podman never
+# makes a short-name lookup for it), lower-case path components, a tag
+# and/or a digest; it starts with a letter or digit, never like an option
+_HOST_LABEL = r'[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
+_REGISTRY = (
+    rf'(?:localhost(?::[0-9]+)?|{_HOST_LABEL}(?:\.{_HOST_LABEL})+(?::[0-9]+)?'
+    rf'|{_HOST_LABEL}:[0-9]+)'
+)
+_PATH_COMPONENT = r'[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+IMAGE_REFERENCE = re.compile(
+    rf'{_REGISTRY}(?:/{_PATH_COMPONENT})+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?'
+    r'(?:@sha256:[a-f0-9]{64})?'
+)
+
+# beyond any host a box runs on; a bare number means GiB, so a catalog
+# written 'mem_mb: 8096' asks for 8 TiB and is refused
+MAX_MEMORY_MB = 1 << 20
+MAX_PROCESSORS = 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +75,9 @@ class BoxArch:
     boxfiles: Tuple[str, ...]
     container: str
     use_initrd: bool
+    # the catalog entry allows a plain http source: box files and
+    # checksums then come over a channel anyone on the way can change
+    allow_http: bool = False
 
     def url(self, obs_download_url: str) -> str:
         """
@@ -59,6 +94,23 @@ class BoxArch:
     @property
     def system_disk(self) -> str:
         return self._boxfile('.qcow2')
+
+    @property
+    def boot_files(self) -> Tuple[str, str]:
+        """
+        The names the kernel and initrd are extracted to, beside the box files
+        """
+        return f'kernel.{self.name}', f'initrd.{self.name}'
+
+    @property
+    def cache_names(self) -> Tuple[str, ...]:
+        """
+        Every name this arch takes in the box's cache directory
+        """
+        if not self.boxfiles:
+            return ()
+        return self.boxfiles + ((self.packages_file,) if self.packages_file else ()) + \
+            self.boot_files
 
     def _boxfile(self, suffix: str) -> str:
         for name in self.boxfiles:
@@ -180,7 +232,11 @@ def source_url(source: str, obs_download_url: str) -> str:
     :raises ValueError: naming what is wrong with the source
     """
     if source.startswith('/'):
+        if not source.isprintable():
+            raise ValueError('must not contain control characters')
         return 'file://' + pathname2url(os.path.normpath(source)).rstrip('/') + '/'
+    if source and not re.fullmatch(r'[\x21-\x7e]+', source):
+        raise ValueError('must be a URL of printable ASCII, spaces written as %20')
     parts = urlsplit(source)
     if parts.query or parts.fragment:
         raise ValueError('must not carry a query or fragment')
@@ -195,6 +251,10 @@ def source_url(source: str, obs_download_url: str) -> str:
     if parts.scheme in ('http', 'https'):
         if not parts.hostname:
             raise ValueError(f'is a {parts.scheme} URL without a host')
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f'is a {parts.scheme} URL with an invalid port')
         return source.rstrip('/') + '/'
     if parts.scheme == 'file':
         if parts.netloc not in ('', 'localhost') or not parts.path.startswith('/'):
@@ -216,7 +276,7 @@ def parse_memory_mb(value: Any) -> int:
     :raises ValueError: if the value is not a positive size
     """
     text = str(value).strip()
-    match = re.fullmatch(r'(\d+)\s*([MG]?)(?:i?B)?', text, re.IGNORECASE)
+    match = re.fullmatch(r'([0-9]+)\s*([MG]?)(?:i?B)?', text, re.IGNORECASE)
     if not match or int(match.group(1)) == 0:
         raise ValueError(f'not a memory size: {value!r}')
     number, unit = int(match.group(1)), match.group(2).upper()
@@ -231,7 +291,7 @@ def _parse_box(path: str, index: int, entry: Any) -> Box:
     name = entry.get('name')
     if not isinstance(name, str) or not BOX_NAME.fullmatch(name):
         raise KiwiBoxCatalogError(
-            f"box catalog {path}: box entry {index + 1} needs a 'name' of "
+            f"box catalog {path}: box entry {index + 1} needs a 'name' of up to 64 "
             "letters, digits, '.', '_', '+' or '-'"
         )
 
@@ -242,12 +302,17 @@ def _parse_box(path: str, index: int, entry: Any) -> Box:
     try:
         mem_mb = parse_memory_mb(entry.get('mem_mb'))
     except ValueError:
-        raise fail('mem_mb', 'must be a memory size such as 8096M or 8G')
+        mem_mb = 0
+    if not 0 < mem_mb <= MAX_MEMORY_MB:
+        raise fail('mem_mb', 'must be a memory size such as 8096M or 8G, at most 1024G')
     processors = entry.get('processors', 0)
-    if not isinstance(processors, int) or processors < 0:
-        raise fail('processors', 'must be a positive whole number')
+    # bool is an int to Python: 'processors: true' must not pass as 1
+    if type(processors) is not int or not 0 <= processors <= MAX_PROCESSORS:
+        raise fail(
+            'processors', f'must be a positive whole number of at most {MAX_PROCESSORS}'
+        )
     console = entry.get('console', 'hvc0')
-    if not isinstance(console, str) or not re.fullmatch(r'[\w]+', console):
+    if not isinstance(console, str) or not CONSOLE.fullmatch(console):
         raise fail('console', 'must be a tty name such as hvc0')
     arches = entry.get('arch')
     if not isinstance(arches, list) or not arches:
@@ -257,6 +322,7 @@ def _parse_box(path: str, index: int, entry: Any) -> Box:
     for arch_name in names:
         if names.count(arch_name) > 1:
             raise fail('arch', f'lists {arch_name} twice')
+    _check_cache_names(fail, parsed)
     return Box(
         name=name, mem_mb=mem_mb, processors=processors, console=console,
         arches=parsed, origin=path
@@ -278,13 +344,31 @@ def _parse_arch(fail: Any, entry: Any) -> BoxArch:
     for item in cmdline + boxfiles:
         if not isinstance(item, str) or not item or any(c.isspace() for c in item):
             raise fail(f'arch[{arch}]', f'has an empty or spaced list item {item!r}')
+    for item in cmdline:
+        if not KERNEL_ARGUMENT.fullmatch(item):
+            raise fail(
+                f'arch[{arch}].cmdline',
+                'must hold kernel arguments NAME or NAME=VALUE of printable ASCII '
+                f'without \'"\': {item!r}'
+            )
+        if is_job_word(item):
+            raise fail(
+                f'arch[{arch}].cmdline', f'must not set {item!r}: the job sets that word'
+            )
     packages_file = field('packages_file', str, '')
     for boxfile in boxfiles + ([packages_file] if packages_file else []):
-        if '/' in boxfile or boxfile.startswith('.'):
-            raise fail(f'arch[{arch}].boxfiles', f'must be plain file names: {boxfile!r}')
-    if len(set(boxfiles)) != len(boxfiles):
-        raise fail(f'arch[{arch}].boxfiles', 'lists a file twice')
+        if not FILE_NAME.fullmatch(boxfile):
+            raise fail(
+                f'arch[{arch}].boxfiles', f'must be plain file names of letters, digits, '
+                f"'.', '_', '+' and '-', not starting with '.': {boxfile!r}"
+            )
     container = field('container', str, '')
+    if container and not IMAGE_REFERENCE.fullmatch(container):
+        raise fail(
+            f'arch[{arch}].container',
+            'must be a full image reference such as registry.example/path/name:tag, '
+            f'not {container!r}'
+        )
     source = field('source', str, '')
     if boxfiles:
         for suffix, what in (('.qcow2', 'system disk'), ('.tar.xz', 'kernel tarball')):
@@ -308,4 +392,19 @@ def _parse_arch(fail: Any, entry: Any) -> BoxArch:
         boxfiles=tuple(boxfiles),
         container=container,
         use_initrd=field('use_initrd', bool, False),
+        allow_http=field('allow_http', bool, False),
     )
+
+
+def _check_cache_names(fail: Any, arches: Tuple[BoxArch, ...]) -> None:
+    """
+    The arches of a box share its cache directory: every file there needs
+    a name of its own, or one would be written over another (a packages
+    file, fetched unverified, over the verified system disk)
+    """
+    taken: List[str] = []
+    for arch in arches:
+        for name in arch.cache_names:
+            if name in taken:
+                raise fail(f'arch[{arch.name}]', f'names the file {name} twice in the box')
+            taken.append(name)

@@ -1,7 +1,8 @@
 """
 One run of a box process, a qemu VM or a podman container alike: started
 from an argument list, its console streamed to the terminal and to a log
-file, watched for silence, stopped on every way out.
+file, watched for silence, a job that does not start and the time limit
+of the run, stopped on every way out and never outliving boxbuild.
 """
 import logging
 import os
@@ -12,15 +13,29 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator, Optional, Sequence
+from typing import Any, BinaryIO, Dict, Iterator, Optional, Sequence
 
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import JOB_STARTED_LINE
 from kiwi_boxed_plugin.exceptions import KiwiBoxRunError
 from kiwi_boxed_plugin.helper_process import stop_process
+from kiwi_boxed_plugin.target_files import create_file
+from kiwi_plugin_support.lifetime import parent_death_signal
 
 log = logging.getLogger('kiwi')
 
 READ_SIZE = 65536
+
+# The signals that stop a run: Ctrl-C, kill's default, a closed terminal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+# The limits a box process can be stopped at
+SILENT = 'silent'
+NOT_STARTED = 'not started'
+TIMED_OUT = 'timed out'
+
+# How often a box whose job has not started is looked at for the
+# started file
+START_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -29,29 +44,61 @@ class RunOutcome:
     How a box process ended
 
     :param int exit_code: the exit status of qemu or of the container
-    :param bool job_started: the agent said it started kiwi
-    :param bool stalled: stopped by the console watchdog
+    :param bool job_started: the agent said it started kiwi, or the
+        started file of its limits appeared
+    :param bool stalled: stopped by the console watchdog (SILENT)
+    :param str limit: NOT_STARTED or TIMED_OUT if stopped at that
+        limit, '' otherwise
     """
     exit_code: int
     job_started: bool
     stalled: bool
+    limit: str = ''
+
+
+@dataclass(frozen=True)
+class Limits:
+    """
+    When a box process is stopped; 0 for no limit
+
+    :param float silence: seconds its console may stay silent from the
+        start (a box that does not even boot)
+    :param float start: seconds until its job started
+    :param float deadline: the time.monotonic() by which it must have
+        ended
+    :param str started_file: a file whose appearance also tells that the
+        job started: a box without our agent prints no 'job started'
+        line, but writes result.code before it runs kiwi
+    """
+    silence: float = 0
+    start: float = 0
+    deadline: float = 0
+    started_file: str = ''
+
+
+class StopRequested(KeyboardInterrupt):
+    """
+    A run stopped by one of STOP_SIGNALS
+
+    :param int signum: the signal
+    """
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 @contextmanager
 def interrupt_once() -> Iterator[None]:
     """
-    Turn the first SIGINT or SIGTERM into KeyboardInterrupt and ignore
+    Turn the first of STOP_SIGNALS into StopRequested and ignore
     repeats, so that a second Ctrl-C cannot cut the cleanup short and
     leave a box or a share helper running
     """
     def interrupted(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-    previous = {
-        number: signal.signal(number, interrupted)
-        for number in (signal.SIGINT, signal.SIGTERM)
-    }
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+        raise StopRequested(signum)
+    previous = {number: signal.signal(number, interrupted) for number in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -66,14 +113,16 @@ def box_process(argv: Sequence[str], interactive: bool) -> Iterator[subprocess.P
 
     Without --box-debug it gets a session of its own, so a Ctrl-C of
     the terminal reaches boxbuild only, which then stops the box. With
-    --box-debug the terminal stays the box's input.
+    --box-debug the terminal stays the box's input. Either way it gets
+    SIGTERM when boxbuild dies (qemu then closes its disk cleanly).
     """
     try:
         process = subprocess.Popen(
             list(argv),
             stdin=None if interactive else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=not interactive
+            start_new_session=not interactive,
+            preexec_fn=parent_death_signal(signal.SIGTERM)
         )
     except OSError as issue:
         raise KiwiBoxRunError(f'cannot start {argv[0]}: {issue.strerror}')
@@ -106,8 +155,9 @@ class ConsoleStream:
             try:
                 self.terminal.write(chunk)
                 self.terminal.flush()
-            except (BrokenPipeError, ValueError):
-                # the terminal went away: keep logging, keep building
+            except (OSError, ValueError):
+                # the terminal went away (a pipe closed, a terminal hung
+                # up: EIO): keep logging, keep building
                 self.terminal = None
         if not self.job_started:
             # the marker may be split across two reads
@@ -118,46 +168,75 @@ class ConsoleStream:
 
 def run_console(
     argv: Sequence[str], console_log: str, interactive: bool,
-    silence_seconds: float = 0
+    limits: Optional[Limits] = None
 ) -> RunOutcome:
     """
-    Run a box process to its end
+    Run a box process to its end, or until it reaches a limit
 
     :param str console_log: file that receives the console
-    :param float silence_seconds: stop the box if its console stays
-        silent this long from the start; 0 waits forever
+    :param Limits limits: when to stop the box; none by default
     """
     terminal = getattr(sys.stdout, 'buffer', None)
-    with open(console_log, 'wb') as log_file, \
+    # a file of its own: the name may be a link planted by a build
+    with create_file(console_log) as log_file, \
             box_process(argv, interactive) as process:
         stream = ConsoleStream(log_file, terminal)
-        stalled = not pump_console(process, stream, silence_seconds)
-        if stalled:
+        reached = pump_console(process, stream, limits or Limits())
+        if reached:
             stop_process(process)
         exit_code = process.wait()
-    return RunOutcome(exit_code, stream.job_started, stalled)
+    return RunOutcome(
+        exit_code, stream.job_started, reached == SILENT,
+        '' if reached == SILENT else reached
+    )
 
 
-def pump_console(
-    process: subprocess.Popen, stream: ConsoleStream, silence_seconds: float
-) -> bool:
+def pump_console(process: subprocess.Popen, stream: ConsoleStream, limits: Limits) -> str:
     """
-    Feed the console to stream until the box process closes it
+    Feed the console to stream until the box process closes it or
+    reaches a limit
 
-    :return: False if the console stayed silent for silence_seconds
+    :return: the limit reached, '' if the box closed its console
     """
     assert process.stdout is not None
     descriptor = process.stdout.fileno()
-    deadline = time.monotonic() + silence_seconds
+    began = time.monotonic()
     with selectors.DefaultSelector() as selector:
         selector.register(descriptor, selectors.EVENT_READ)
         while True:
-            timeout = None
-            if silence_seconds and not stream.seen_output:
-                timeout = max(0.0, deadline - time.monotonic())
-            if not selector.select(timeout):
-                return False
+            if limits.started_file and not stream.job_started:
+                # lexists: the box may have made it a link
+                stream.job_started = os.path.lexists(limits.started_file)
+            due = limits_due(limits, began, stream.seen_output, stream.job_started)
+            now = time.monotonic()
+            passed = [limit for limit, when in due.items() if when <= now]
+            if passed:
+                return min(passed, key=lambda limit: due[limit])
+            wakes = list(due.values())
+            if limits.started_file and not stream.job_started:
+                wakes.append(now + START_POLL_SECONDS)
+            if not selector.select(min(wakes) - now if wakes else None):
+                continue
             chunk = os.read(descriptor, READ_SIZE)
             if not chunk:
-                return True
+                return ''
             stream.feed(chunk)
+
+
+def limits_due(
+    limits: Limits, began: float, seen_output: bool, job_started: bool
+) -> Dict[str, float]:
+    """
+    The limits that still apply, with the time.monotonic() at which
+    each is reached
+
+    :param float began: when the box process started
+    """
+    due = {}
+    if limits.silence and not seen_output:
+        due[SILENT] = began + limits.silence
+    if limits.start and not job_started:
+        due[NOT_STARTED] = began + limits.start
+    if limits.deadline:
+        due[TIMED_OUT] = limits.deadline
+    return due

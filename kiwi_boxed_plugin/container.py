@@ -10,12 +10,13 @@ stream and its exit status the container's. Being PID 1 also keeps
 the agent out of reach of the Ctrl-C that is passed to kiwi inside
 (see stop_container), so the agent still writes the verdict.
 """
+import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -27,11 +28,13 @@ from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     BUNDLE_DIR,
     CONTAINER_CMDLINE,
     DESCRIPTION_DIR,
+    RESULT_CODE,
     BoxJob,
     encode_job,
 )
+from kiwi_boxed_plugin.box_network import ISOLATED, network_mode, podman_network
 from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
-from kiwi_boxed_plugin.console import RunOutcome, run_console
+from kiwi_boxed_plugin.console import Limits, RunOutcome, run_console
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxContainerError,
@@ -39,9 +42,11 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxContainerRootError,
 )
 from kiwi_boxed_plugin.host_files import carried_files
+from kiwi_boxed_plugin.leftovers import run_dir, run_name_prefix
 from kiwi_boxed_plugin.request import BoxbuildRequest
 from kiwi_boxed_plugin.result import BoxRun, clear_stale_result
 from kiwi_plugin_support.host import find_program, host_arch
+from kiwi_plugin_support.lifetime import parent_death_signal, run_alive, run_identity
 from kiwi_plugin_support.text import last_line
 
 log = logging.getLogger('kiwi')
@@ -65,10 +70,17 @@ PODMAN_ENVIRONMENT = ('CONTAINERS_CONF', 'CONTAINERS_STORAGE_CONF', 'CONTAINERS_
 LOCAL_REFERENCE_PREFIX = 'localhost/'
 
 # After Ctrl-C kiwi gets this long to unmount and detach its loop
-# devices before the container is killed
-INTERRUPT_GRACE_SECONDS = 30
-# How long 'podman rm' waits for a stop before it kills
-REMOVE_STOP_SECONDS = 5
+# devices before the container is killed: kiwi needs a second or two,
+# and a CI runner that sends SIGTERM kills for good some seconds later
+INTERRUPT_GRACE_SECONDS = 5
+# How long 'podman rm' waits for a stop before it kills: not at all, a
+# container still running then had its grace (the agent as PID 1
+# ignores podman's SIGTERM anyway)
+REMOVE_STOP_SECONDS = 0
+
+# The label of every box container: the identity of the run that made
+# it, so that a later run removes it once that run is gone
+RUN_LABEL = 'org.kiwi.boxbuild.run'
 
 # What ensure_image does with the box's image
 PULL = 'pull'
@@ -207,31 +219,34 @@ def container_mounts(
 
 def create_argv(
     podman: Sequence[str], name: str, image: str, mounts: Sequence[ContainerMount],
-    keep_running: bool
+    keep_running: bool, network: str = ISOLATED
 ) -> List[str]:
     """
     :param bool keep_running: --box-debug: a keeper is the command and
         the agent is started in it, so a shell can follow the build
+    :param str network: the box network, see box_network
     """
     argv = list(podman) + [
         'create', '--name', name,
         # loop devices, device nodes, mounts: an image build needs all
         '--privileged',
-        # the build reaches repositories and PyPI as this host does,
-        # without network plugins or port mappings
-        '--network', 'host',
+        # the build reaches repositories and PyPI, but not the host's
+        # loopback, unless the user asks for the host's network
+        '--network', podman_network(network),
         '--hostname', 'kiwi-box',
+        '--label', f'{RUN_LABEL}={run_identity()}',
         # the full host image reference: never a short-name lookup
         '--pull', 'never',
     ]
     argv += environment_options()
     for mount in mounts:
         argv += ['--mount', mount.option()]
+    # '--': the image reference comes from a catalog, never an option
     if keep_running:
         # the keeper, PID 1, ignores SIGTERM and holds nothing worth
         # a graceful stop: removal need not wait for it
-        return argv + ['--stop-signal', 'SIGKILL', image] + list(KEEPER_COMMAND)
-    return argv + [image] + list(AGENT_COMMAND)
+        return argv + ['--stop-signal', 'SIGKILL', '--', image] + list(KEEPER_COMMAND)
+    return argv + ['--', image] + list(AGENT_COMMAND)
 
 
 def environment_options() -> List[str]:
@@ -276,9 +291,23 @@ def remove_argv(podman: Sequence[str], name: str) -> List[str]:
 
 def container_name() -> str:
     """
-    A name of its own per run, so that parallel builds never meet
+    A name of its own per run, so that parallel builds never meet;
+    with the run's identity, as the run's other leftovers
     """
-    return f'kiwi-boxbuild-{uuid.uuid4().hex[:12]}'
+    return f'{run_name_prefix()}{uuid.uuid4().hex[:12]}'
+
+
+def gone_runs_containers(listing: str) -> List[str]:
+    """
+    The names of the box containers whose run is gone
+
+    :param str listing: podman ps --format json of the labelled ones
+    """
+    return [
+        container['Names'][0] for container in json.loads(listing or '[]')
+        if container.get('Names')
+        and not run_alive((container.get('Labels') or {}).get(RUN_LABEL, ''))
+    ]
 
 
 class Podman:
@@ -331,7 +360,7 @@ class Podman:
 
         :raises KiwiBoxContainerImageError: if it cannot be had
         """
-        present = self.run(['image', 'exists', reference]).returncode == 0
+        present = self.run(['image', 'exists', '--', reference]).returncode == 0
         action = image_action(present, update_check, reference)
         if action == MISSING_LOCAL:
             raise KiwiBoxContainerImageError(
@@ -344,7 +373,7 @@ class Podman:
         log.info(f'box container image {reference}: pulling')
         # podman's progress goes to the terminal; stdout is the image id
         pull = subprocess.run(
-            self.prefix + ['pull', reference], stdin=subprocess.DEVNULL,
+            self.prefix + ['pull', '--', reference], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         if pull.returncode == 0:
@@ -407,10 +436,26 @@ class Podman:
             subprocess.run(
                 self.prefix + wait_args(name), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                timeout=INTERRUPT_GRACE_SECONDS, start_new_session=True
+                timeout=INTERRUPT_GRACE_SECONDS, start_new_session=True,
+                # a boxbuild killed meanwhile leaves no wait behind
+                preexec_fn=parent_death_signal(signal.SIGKILL)
             )
         except subprocess.TimeoutExpired:
             log.warning(f'the box container did not stop within {INTERRUPT_GRACE_SECONDS} s')
+
+    def sweep_containers(self) -> None:
+        """
+        Remove the box containers of runs that were killed and so could
+        not; a listing podman refuses leaves them for a later run
+        """
+        listed = self.run(
+            ['ps', '--all', '--filter', f'label={RUN_LABEL}', '--format', 'json']
+        )
+        if listed.returncode != 0:
+            return
+        for name in gone_runs_containers(listed.stdout.decode(errors='replace')):
+            log.info(f'removing box container {name}, left by a boxbuild that was killed')
+            self.remove_container(name)
 
     def remove_container(self, name: str) -> None:
         removed = self.run(remove_argv([], name))
@@ -427,7 +472,7 @@ def job_file(cmdline: str) -> Iterator[str]:
     """
     The job in a private file for /container.cmdline, removed after
     """
-    with tempfile.TemporaryDirectory(prefix='kiwi-boxbuild-') as directory:
+    with run_dir() as directory:
         path = os.path.join(directory, os.path.basename(CONTAINER_CMDLINE))
         with open(path, 'w') as handle:
             handle.write(cmdline)
@@ -470,12 +515,14 @@ class ContainerBoxBuild:
 
     :param Podman podman: podman as this user can run it
     :param bool debug_shell: --box-debug with a terminal for the shell
+    :param str network: the box network, see box_network
     """
     request: BoxbuildRequest
     box: Box
     arch: BoxArch
     podman: Podman
     debug_shell: bool
+    network: str = ISOLATED
 
     @classmethod
     def prepare(cls, request: BoxbuildRequest) -> 'ContainerBoxBuild':
@@ -497,7 +544,10 @@ class ContainerBoxBuild:
         debug_shell = request.debug and has_terminal()
         if request.debug and not debug_shell:
             log.warning('--box-debug needs a terminal for its shell: building without it')
-        return cls(request, box, arch, Podman.for_this_user(has_terminal()), debug_shell)
+        network = network_mode(os.environ)
+        return cls(
+            request, box, arch, Podman.for_this_user(has_terminal()), debug_shell, network
+        )
 
     def run(self) -> BoxRun:
         """
@@ -505,6 +555,7 @@ class ContainerBoxBuild:
         """
         request = self.request
         self.podman.ensure_image(self.arch.container, request.update_check)
+        self.podman.sweep_containers()
         os.makedirs(request.target_dir, exist_ok=True)
         cmdline = container_cmdline(request.kiwi_args, request.kiwi_version)
         with carried_files(request.target_dir, request.carried_files), \
@@ -522,17 +573,27 @@ class ContainerBoxBuild:
             shared_kiwi_cache()
         )
         prefix = self.podman.prefix
-        create = create_argv(prefix, name, self.arch.container, mounts, self.debug_shell)
+        create = create_argv(
+            prefix, name, self.arch.container, mounts, self.debug_shell, self.network
+        )
         log.debug(f'box container call: {create}')
         log.info(f'starting box container {name}')
+        limits = Limits(
+            start=request.start_seconds, deadline=request.run_deadline(),
+            started_file=os.path.join(request.target_dir, RESULT_CODE)
+        )
         with self.podman.container(create, name):
             if self.debug_shell:
                 self.start(name)
             outcome = run_console(
                 job_argv(prefix, name, self.debug_shell),
-                Defaults.get_console_log(request.target_dir), False
+                Defaults.get_console_log(request.target_dir), False, limits
             )
-            if self.debug_shell:
+            if outcome.limit:
+                # what ran the console is stopped, the container is not:
+                # kiwi gets its grace as after Ctrl-C
+                self.podman.stop_container(name)
+            elif self.debug_shell:
                 self.shell(name)
         return outcome
 

@@ -55,13 +55,16 @@ class Defaults:
     @staticmethod
     def get_kvm_probe_limit_ms() -> float:
         """
-        How long the tiny KVM guest (50,000 loop turns) may take
+        How long the tiny KVM guest (2,097,152 loop turns) may take
 
-        A healthy KVM runs it well under 1 ms; hosts whose KVM only
-        runs special guest kernels (kvm_pvm) need about 55 ms, and a
-        stock box kernel would need most of an hour to boot there.
+        A healthy KVM runs it in about 1 ms; hosts whose KVM only runs
+        special guest kernels (kvm_pvm) would need 1 to 4 s (the probe
+        stops them at this limit), and a stock box kernel would need
+        most of an hour to boot there. The limit is some 30 times off
+        either outcome: a loaded host does not make a working KVM look
+        slow, nor a faster paravirtual one look fast.
         """
-        return 10.0
+        return 30.0
 
     @staticmethod
     def get_kvm_console_silence_seconds() -> int:
@@ -74,6 +77,30 @@ class Defaults:
         broken KVM.
         """
         return 90
+
+    @staticmethod
+    def get_job_start_seconds() -> int:
+        """
+        How long a box may take from its start to the start of its job
+        ($KIWI_BOXED_START_TIMEOUT overrides it)
+
+        Under software emulation a box starts its job 15 to 25 s after
+        qemu, sshfs mounts take 10 s more, and the agent waits up to a
+        minute for the network. The bound allows for a host many times
+        slower or busier than that, several boxes at once, and a foreign
+        architecture; --kiwi-version's pip install comes after the
+        start, so it does not count.
+        """
+        return 600
+
+    @staticmethod
+    def get_box_panic_seconds() -> int:
+        """
+        The kernel's panic= of every box: seconds after a panic until
+        the box reboots, which with qemu's -no-reboot ends it; time to
+        get the panic message out on the console
+        """
+        return 5
 
     @staticmethod
     def get_console_log_name() -> str:

@@ -42,6 +42,13 @@ class KiwiBoxShareError(KiwiError):
     """
 
 
+class KiwiBoxNetworkError(KiwiError):
+    """
+    Raised when KIWI_BOXED_NETWORK names no box network, or the box
+    network's helpers (pasta, passt) do not start.
+    """
+
+
 class KiwiBoxRunError(KiwiError):
     """
     Raised when qemu cannot be started or the box never starts its job.
@@ -108,4 +115,34 @@ class KiwiBoxContainerRootError(KiwiError):
     """
     Raised when container mode is asked for by a user who is not root
     and cannot run podman through sudo.
+    """
+
+
+class KiwiBoxTargetDirError(KiwiError):
+    """
+    Raised when a file that boxbuild keeps in the target dir is a link
+    or a special file (a build can plant them), or cannot be read or
+    replaced.
+    """
+
+
+class KiwiBoxRedirectError(KiwiBoxDownloadError):
+    """
+    Raised when a download server redirects where a box file may not
+    come from: https to plain http, a checksum file to another host,
+    no http(s) URL, or too many redirects.
+    """
+
+
+class KiwiBoxInsecureSourceError(KiwiBoxDownloadError):
+    """
+    Raised when a box source is plain http and its catalog entry does
+    not allow that with 'allow_http: true'.
+    """
+
+
+class KiwiBoxTimeoutError(KiwiError):
+    """
+    Raised when a build runs longer than --box-timeout allows: the box
+    is stopped.
     """

@@ -6,6 +6,11 @@ the cache, so the caller's rename into place is atomic), its sha256 is
 computed in the same pass, and it only counts as fetched when the digest
 matches the published one. Interrupted transfers are resumed with HTTP
 Range, on the next attempt or on the next run.
+
+Redirects are followed one hop at a time, each hop checked: never from
+https to plain http, and the small files (the .sha256 files that vouch
+for a box, the packages list) never to another host, so a mirror that
+serves a box file cannot also serve the digest it is checked against.
 """
 import errno
 import hashlib
@@ -16,7 +21,7 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Callable, Iterator, List, Optional, Tuple, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 from urllib.request import url2pathname
 
 from kiwi_boxed_plugin.defaults import Defaults
@@ -24,6 +29,7 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxChecksumError,
     KiwiBoxDiskFullError,
     KiwiBoxDownloadError,
+    KiwiBoxRedirectError,
 )
 
 log = logging.getLogger('kiwi')
@@ -33,6 +39,13 @@ T = TypeVar('T')
 # answers worth another attempt: the server or a proxy is busy or broken
 # for a moment; everything else (404, 403, ...) will not get better
 RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
+
+# answers that send the client elsewhere: followed by hand, hop by hop
+REDIRECT_STATUS = (301, 302, 303, 307, 308)
+# what a download server and its mirror network need, with room to spare
+MAX_REDIRECTS = 10
+
+DEFAULT_PORTS = {'http': 80, 'https': 443}
 
 
 CLOSED_EARLY = 'the connection closed before the end of the file'
@@ -79,6 +92,51 @@ def status_problem(status: int, reason: str, url: str) -> Optional[str]:
     if status in (401, 403):
         return f'{url} is not accessible (HTTP {status} {reason})'
     return f'{url} answered HTTP {status} {reason}'.rstrip()
+
+
+def redirect_problem(origin: str, current: str, target: str, same_host: bool) -> Optional[str]:
+    """
+    None if the redirect from current to target may be followed, else why not
+
+    :param str origin: the URL first asked for
+    :param bool same_host: the file must come from the host of origin
+    """
+    to = urlsplit(target)
+    if to.scheme not in DEFAULT_PORTS or not to.hostname or not _has_valid_port(to):
+        return f'{current} redirects to {target}, which is no http(s) URL: check the box source'
+    if urlsplit(current).scheme == 'https' and to.scheme == 'http':
+        return (
+            f'{current} redirects to plain http ({target}), where anyone on the way '
+            'could swap the file: refused; check the box source'
+        )
+    if same_host and not is_same_host(urlsplit(origin), to):
+        return (
+            f'{origin} redirects to another host ({to.netloc}): the checksums that '
+            'vouch for a box are only taken from its source; check the box source'
+        )
+    return None
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port
+    except ValueError:
+        return False
+    return True
+
+
+def is_same_host(origin: SplitResult, target: SplitResult) -> bool:
+    """
+    Whether target is served by the host and port of origin; a move from
+    http to https on the default ports is the same host made safer
+    """
+    if origin.hostname != target.hostname:
+        return False
+    if origin.scheme == 'http' and target.scheme == 'https' and \
+            origin.port is None and target.port is None:
+        return True
+    return (origin.port or DEFAULT_PORTS[origin.scheme]) == \
+        (target.port or DEFAULT_PORTS[target.scheme])
 
 
 def content_range_start(header: str) -> int:
@@ -267,9 +325,11 @@ class Fetcher:
 
     def read_small(self, url: str) -> bytes:
         """
-        The whole content of a small file (.sha256, packages list)
+        The whole content of a small file (.sha256, packages list), from
+        the host of url itself (redirects to another host are refused)
 
         :raises KiwiBoxDownloadError: if it cannot be fetched or is too big
+        :raises KiwiBoxRedirectError: if it is redirected elsewhere
         """
         limit = Defaults.get_small_file_limit()
 
@@ -279,7 +339,7 @@ class Fetcher:
                 with self._open_local(url) as handle:
                     data += handle.read(limit + 1)
             else:
-                with self._get(url, {}) as response:
+                with self._get(url, {}, same_host=True) as response:
                     for chunk in response.iter_content(chunk_size=65536):
                         data += chunk
                         if len(data) > limit:
@@ -307,6 +367,7 @@ class Fetcher:
         :param str sha256: the published digest
         :param str label: name of the file for progress and messages
         :raises KiwiBoxDownloadError: if the file cannot be fetched
+        :raises KiwiBoxRedirectError: if it is redirected from https to http
         :raises KiwiBoxChecksumError: if its digest differs from sha256
         :raises KiwiBoxDiskFullError: if the cache has no room for it
         """
@@ -420,7 +481,12 @@ class Fetcher:
             log.warning(f'fetching {url}: {reason}; retrying in {delay:g}s')
             time.sleep(delay)
 
-    def _get(self, url: str, headers: dict) -> Any:
+    def _get(self, url: str, headers: dict, same_host: bool = False) -> Any:
+        """
+        The answer to a GET of url, after the redirects that may be followed
+
+        :param bool same_host: redirects must stay on the host of url
+        """
         if self._session is None:
             import requests
             self._session = requests.Session()
@@ -429,13 +495,30 @@ class Fetcher:
             # resumed ranges count bytes of the file as stored: no
             # content coding may stand between them
             self._session.headers['Accept-Encoding'] = 'identity'
-        response = self._session.get(
-            url, headers=headers, stream=True, timeout=self.timeouts
-        )
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._session.get(
+                current, headers=headers, stream=True, timeout=self.timeouts,
+                allow_redirects=False
+            )
+            location = response.headers.get('Location', '')
+            if response.status_code not in REDIRECT_STATUS or not location:
+                break
+            response.close()
+            target = urljoin(current, location)
+            problem = redirect_problem(url, current, target, same_host)
+            if problem:
+                raise KiwiBoxRedirectError(problem)
+            log.debug(f'{current} redirects to {target}')
+            current = target
+        else:
+            raise KiwiBoxRedirectError(
+                f'{url} redirects more than {MAX_REDIRECTS} times: check the box source'
+            )
         if response.status_code == 416:
             # for the caller: the kept bytes do not fit the file
             return response
-        problem = status_problem(response.status_code, response.reason or '', url)
+        problem = status_problem(response.status_code, response.reason or '', current)
         if problem:
             response.close()
             if response.status_code in RETRY_STATUS:
@@ -444,7 +527,7 @@ class Fetcher:
         if response.headers.get('Content-Type', '').startswith('text/html'):
             response.close()
             raise KiwiBoxDownloadError(
-                f'{url} answered with an HTML page instead of the file: '
+                f'{current} answered with an HTML page instead of the file: '
                 'check the box source in the catalog'
             )
         return response

@@ -1,9 +1,11 @@
 """
 A background helper (virtiofsd, sshd) that lives exactly as long as
-its with-block.
+its with-block, and never longer than boxbuild, even one killed by
+SIGKILL.
 """
 import logging
 import os
+import signal
 import subprocess
 import time
 from contextlib import contextmanager
@@ -11,6 +13,7 @@ from typing import Iterator, Sequence
 
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import KiwiBoxShareError
+from kiwi_plugin_support.lifetime import parent_death_signal
 from kiwi_plugin_support.text import last_line, read_text
 
 log = logging.getLogger('kiwi')
@@ -43,8 +46,8 @@ def helper_process(
             list(argv), stdin=subprocess.DEVNULL, stdout=output,
             stderr=subprocess.STDOUT, pass_fds=tuple(pass_fds),
             # keep a Ctrl-C of the terminal away from it: the with-block
-            # decides when it stops
-            start_new_session=True
+            # decides when it stops, or its end when boxbuild is killed
+            start_new_session=True, preexec_fn=parent_death_signal(signal.SIGKILL)
         )
     try:
         wait_until_ready(process, name, log_path, ready_text)

@@ -20,7 +20,8 @@ from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     carriable_name,
     carried_file_path,
 )
-from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError
+from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError, KiwiBoxTargetDirError
+from kiwi_boxed_plugin.target_files import NO_FOLLOW, remove_entry
 from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
 
 # build options whose value names a file
@@ -143,25 +144,60 @@ def carried_files(target_dir: str, files: Sequence[CarriedFile]) -> Iterator[Non
     The files below the target dir while the build runs, readable by
     their owner only (credentials may be among them)
 
+    The carried dir is made afresh and filled through descriptors, so
+    no link a build left there (the dir itself, or one inside it) leads
+    a copy elsewhere.
+
     :raises KiwiBoxRequestError: if a file cannot be read
+    :raises KiwiBoxTargetDirError: if the carried dir cannot be made
     """
+    carried_dir = os.path.join(target_dir, CARRIED_FILES_DIR)
+    # the name is ours: what is there is a leftover of a killed run (its
+    # credentials), or a build's plant; removed, never followed, also
+    # by a run that carries nothing
+    remove_entry(carried_dir)
     if not files:
         yield
         return
-    carried_dir = os.path.join(target_dir, CARRIED_FILES_DIR)
-    # the name is ours: what is there is a leftover of a killed run
-    shutil.rmtree(carried_dir, ignore_errors=True)
     try:
-        for carried in files:
-            copy = os.path.join(carried_dir, carried.name)
-            os.makedirs(os.path.dirname(copy), mode=0o700, exist_ok=True)
-            try:
-                shutil.copyfile(carried.host_path, copy)
-            except OSError as issue:
-                raise KiwiBoxRequestError(
-                    f'cannot carry {carried.host_path} into the box: {issue.strerror}'
-                )
-            os.chmod(copy, 0o600)
+        os.mkdir(carried_dir, 0o700)
+    except OSError as issue:
+        raise KiwiBoxTargetDirError(f'cannot create {carried_dir}: {issue.strerror}')
+    try:
+        directory = os.open(carried_dir, os.O_RDONLY | os.O_DIRECTORY | NO_FOLLOW)
+        try:
+            for carried in files:
+                write_carried_file(directory, carried)
+        finally:
+            os.close(directory)
         yield
     finally:
-        shutil.rmtree(carried_dir, ignore_errors=True)
+        remove_entry(carried_dir)
+
+
+def write_carried_file(carried_dir: int, carried: CarriedFile) -> None:
+    """
+    Copy one host file into the carried dir (a descriptor), owner only
+
+    :raises KiwiBoxRequestError: if it cannot be copied
+    """
+    subdir, name = os.path.split(carried.name)
+    try:
+        with open(carried.host_path, 'rb') as source:
+            os.mkdir(subdir, 0o700, dir_fd=carried_dir)
+            directory = os.open(
+                subdir, os.O_RDONLY | os.O_DIRECTORY | NO_FOLLOW, dir_fd=carried_dir
+            )
+            try:
+                copy = os.open(
+                    name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600,
+                    dir_fd=directory
+                )
+            finally:
+                os.close(directory)
+            with os.fdopen(copy, 'wb') as target:
+                shutil.copyfileobj(source, target)
+    except OSError as issue:
+        raise KiwiBoxRequestError(
+            f'cannot carry {carried.host_path} into the box: {issue.strerror}'
+        )

@@ -7,10 +7,11 @@ import logging
 import os
 import subprocess
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import BoxJob, ProtocolError, encode_job
+from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError
 from kiwi_plugin_support.host import find_program
 
@@ -49,6 +50,10 @@ QEMU_ARCHES: Dict[str, QemuArch] = {
 }
 
 
+# The id of the box's network backend in the qemu call
+NETDEV_ID = 'net'
+
+
 @dataclass(frozen=True)
 class BoxMachine:
     """
@@ -59,10 +64,11 @@ class BoxMachine:
     :param str cpu: qemu cpu model, '' for the default of the accel
     :param str initrd: '' when the box boots without one
     :param bool interactive: --box-debug: the terminal is the console
+    :param str netdev: the value of -netdev, the box's network (see
+        user_netdev, stream_netdev)
     :param tuple share_args: the qemu arguments of the sharing backend
     :param bool shared_memory: the box memory must be shareable
         (vhost-user devices map it)
-    :param tuple netdev_options: extra options of the user network
     """
     arch: str
     accel: str
@@ -74,9 +80,9 @@ class BoxMachine:
     initrd: str
     disk: str
     interactive: bool
+    netdev: str
     share_args: Tuple[str, ...] = ()
     shared_memory: bool = False
-    netdev_options: Tuple[str, ...] = field(default=())
 
 
 def find_qemu_binary(arch: str) -> str:
@@ -116,6 +122,29 @@ def qemu_option_value(value: str) -> str:
     return value.replace(',', ',,')
 
 
+def user_netdev(to_box: Sequence[Tuple[int, int]]) -> str:
+    """
+    qemu's own user network, which shows the host's loopback to the box
+    at 10.0.2.2
+
+    :param list to_box: (port of the host's loopback, port of the
+        box) pairs forwarded into the box
+    """
+    return ','.join(['user', f'id={NETDEV_ID}'] + [
+        f'hostfwd=tcp:127.0.0.1:{host_port}-:{box_port}' for host_port, box_port in to_box
+    ])
+
+
+def stream_netdev(socket_path: str) -> str:
+    """
+    A network served on a unix socket, by passt
+    """
+    return (
+        f'stream,id={NETDEV_ID},server=off,addr.type=unix,'
+        f'addr.path={qemu_option_value(socket_path)}'
+    )
+
+
 def qemu_argv(binary: str, box: BoxMachine, cmdline: str) -> List[str]:
     """
     The qemu argument list for a box run
@@ -153,8 +182,8 @@ def qemu_argv(binary: str, box: BoxMachine, cmdline: str) -> List[str]:
         f'file={qemu_option_value(box.disk)},if=none,id=system,format=qcow2,'
         'discard=unmap',
         '-device', f'virtio-blk-{arch.bus},drive=system',
-        '-netdev', ','.join(['user', 'id=net'] + list(box.netdev_options)),
-        '-device', f'virtio-net-{arch.bus},netdev=net',
+        '-netdev', box.netdev,
+        '-device', f'virtio-net-{arch.bus},netdev={NETDEV_ID}',
         # signal=off: a Ctrl-C is for boxbuild (or, with --box-debug,
         # for the box), never a silent kill of qemu
         '-chardev', 'stdio,id=console,signal=off' + (
@@ -170,12 +199,19 @@ def kernel_cmdline(arch: str, box_cmdline: Sequence[str], console: str, job: Box
     """
     The job of a box run as kernel command line
 
+    A box whose catalog entry sets no panic= gets one: the published
+    boxes set none, so a kernel panic would hang the box for good; with
+    it the kernel reboots, which ends qemu (-no-reboot).
+
     :param list box_cmdline: the arch's cmdline entries of the catalog
     :raises KiwiBoxProtocolError: if a value cannot be carried or the
         whole line is longer than the box kernel takes
     """
+    leading = list(box_cmdline) + [f'console={console}']
+    if not any(word.startswith('panic=') for word in box_cmdline):
+        leading.append(f'panic={Defaults.get_box_panic_seconds()}')
     try:
-        cmdline = encode_job(job, list(box_cmdline) + [f'console={console}'])
+        cmdline = encode_job(job, leading)
     except ProtocolError as issue:
         raise KiwiBoxProtocolError(str(issue))
     limit = QEMU_ARCHES[arch].cmdline_limit

@@ -9,7 +9,8 @@ plain data for the rest of the run.
 import logging
 import os
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
@@ -19,6 +20,7 @@ from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     kiwi_version_problem,
 )
 from kiwi_boxed_plugin.catalog import KNOWN_ARCHES, Box, parse_memory_mb
+from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError, KiwiBoxRequestError
 from kiwi_boxed_plugin.host_files import (
     CarriedFile,
@@ -47,6 +49,9 @@ HOST_ONLY_GLOBALS = ('--logfile', '--logsocket', '--debug-run-scripts-in-screen'
 # A box below this cannot run kiwi; qemu would still start it.
 MINIMUM_BOX_MEMORY_MB = 512
 
+# The variable that overrides how long a box may take to start its job
+START_TIMEOUT_VARIABLE = 'KIWI_BOXED_START_TIMEOUT'
+
 
 @dataclass(frozen=True)
 class BoxbuildRequest:
@@ -62,6 +67,9 @@ class BoxbuildRequest:
         target dir, host files named by their carried copies
     :param list carried_files: host files to carry into the box
     :param bool container: --container: a box container, not a VM
+    :param int timeout_minutes: --box-timeout, 0 for no limit
+    :param int start_seconds: how long the box may take to start its
+        job
     """
     box: str
     arch: str
@@ -84,6 +92,8 @@ class BoxbuildRequest:
     kiwi_args: Tuple[str, ...]
     carried_files: Tuple[CarriedFile, ...]
     container: bool = False
+    timeout_minutes: int = 0
+    start_seconds: int = field(default_factory=Defaults.get_job_start_seconds)
 
     def box_memory_mb(self, box: Box) -> int:
         return self.memory_mb or box.mem_mb
@@ -99,6 +109,15 @@ class BoxbuildRequest:
 
     def box_console(self, box: Box) -> str:
         return self.console or box.console
+
+    def run_deadline(self) -> float:
+        """
+        The time.monotonic() by which a run that starts now must end by
+        --box-timeout, 0 without one
+        """
+        if not self.timeout_minutes:
+            return 0
+        return time.monotonic() + self.timeout_minutes * 60
 
 
 def build_request(
@@ -167,6 +186,8 @@ def build_request(
         kiwi_args=kiwi_args,
         carried_files=carried,
         container=bool(command_args.get('--container')),
+        timeout_minutes=parse_timeout(command_args.get('--box-timeout')),
+        start_seconds=parse_start_timeout(os.environ.get(START_TIMEOUT_VARIABLE)),
     )
 
 
@@ -263,6 +284,38 @@ def parse_cpus(value: Optional[str]) -> int:
             'this host: the box will be slower, not faster'
         )
     return cpus
+
+
+def parse_timeout(value: Optional[str]) -> int:
+    """
+    --box-timeout in minutes, 0 when not given
+
+    :raises KiwiBoxRequestError: unless a whole number of minutes
+    """
+    if value is None:
+        return 0
+    if not re.fullmatch(r'\d+', value) or int(value) < 1:
+        raise KiwiBoxRequestError(
+            f"--box-timeout '{value}' is not a number of minutes: give a whole "
+            'number from 1, e.g. 90'
+        )
+    return int(value)
+
+
+def parse_start_timeout(value: Optional[str]) -> int:
+    """
+    $KIWI_BOXED_START_TIMEOUT in seconds, the default when not set
+
+    :raises KiwiBoxRequestError: unless a whole number of seconds
+    """
+    if not value:
+        return Defaults.get_job_start_seconds()
+    if not re.fullmatch(r'\d+', value) or int(value) < 1:
+        raise KiwiBoxRequestError(
+            f"{START_TIMEOUT_VARIABLE} '{value}' is not a number of seconds: set a "
+            f'whole number from 1 or unset it for {Defaults.get_job_start_seconds()}'
+        )
+    return int(value)
 
 
 def parse_console(value: Optional[str]) -> str:

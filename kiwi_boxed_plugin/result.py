@@ -3,19 +3,28 @@ What a box run left in the target dir, and whether it succeeded.
 """
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import RESULT_CODE, RESULT_LOG
-from kiwi_boxed_plugin.console import RunOutcome
+from kiwi_boxed_plugin.console import NOT_STARTED, TIMED_OUT, RunOutcome
 from kiwi_boxed_plugin.defaults import Defaults
-from kiwi_boxed_plugin.exceptions import KiwiBoxBuildFailedError
-from kiwi_plugin_support.text import read_text
+from kiwi_boxed_plugin.exceptions import (
+    KiwiBoxBuildFailedError,
+    KiwiBoxRunError,
+    KiwiBoxTargetDirError,
+    KiwiBoxTimeoutError,
+)
+from kiwi_boxed_plugin.request import START_TIMEOUT_VARIABLE, BoxbuildRequest
+from kiwi_boxed_plugin.target_files import read_file_end, remove_entry
 
 log = logging.getLogger('kiwi')
 
 # Lines of the log shown when a build failed
 FAILURE_TAIL_LINES = 25
+# Bytes read at most from the end of a file the box wrote
+READ_LIMIT = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,20 +46,16 @@ def clear_stale_result(target_dir: str) -> None:
     Remove a result.code of an earlier run: a box that dies before
     its agent writes one must not inherit the old verdict
     """
-    try:
-        os.unlink(os.path.join(target_dir, RESULT_CODE))
-    except FileNotFoundError:
-        pass
+    remove_entry(os.path.join(target_dir, RESULT_CODE))
 
 
 def read_result_code(target_dir: str) -> Optional[str]:
     """
     :return: the stripped contents of result.code, None if missing
+    :raises KiwiBoxTargetDirError: if it is a link or a special file
     """
-    try:
-        return read_text(os.path.join(target_dir, RESULT_CODE)).strip()
-    except FileNotFoundError:
-        return None
+    code = read_file_end(os.path.join(target_dir, RESULT_CODE), READ_LIMIT)
+    return None if code is None else code.decode(errors='replace').strip()
 
 
 @dataclass(frozen=True)
@@ -81,22 +86,30 @@ def judge(result_code: Optional[str], box_exit: int, job_started: bool) -> Verdi
 def failure_log(target_dir: str, console_log: str, started_at: float) -> str:
     """
     The log that tells why: result.log when this run wrote it, else
-    the console (an old result.log would tell about another run)
+    the console (an old result.log would tell about another run, a
+    link the build planted about any file)
     """
     result_log = os.path.join(target_dir, RESULT_LOG)
     try:
-        if os.stat(result_log).st_mtime >= started_at:
-            return result_log
+        status = os.lstat(result_log)
     except FileNotFoundError:
-        pass
+        return console_log
+    if stat.S_ISREG(status.st_mode) and status.st_mtime >= started_at:
+        return result_log
     return console_log
 
 
 def tail_lines(path: str, count: int) -> List[str]:
+    """
+    The last count lines of a log of the target dir; none of a log that
+    is missing, a link or a special file
+    """
     try:
-        return read_text(path).rstrip('\n').splitlines()[-count:]
-    except FileNotFoundError:
+        text = read_file_end(path, READ_LIMIT)
+    except KiwiBoxTargetDirError as issue:
+        log.warning(str(issue))
         return []
+    return text.decode(errors='replace').rstrip('\n').splitlines()[-count:] if text else []
 
 
 def result_files(target_dir: str, started_at: float, own_files: Sequence[str]) -> List[str]:
@@ -123,12 +136,46 @@ def raise_unless_succeeded(target_dir: str, console_log: str, run: BoxRun) -> No
     if verdict.ok:
         return
     telling_log = failure_log(target_dir, console_log, run.started_at)
-    lines = tail_lines(telling_log, FAILURE_TAIL_LINES)
+    show_tail(telling_log)
+    raise KiwiBoxBuildFailedError(f'{verdict.reason}: see {telling_log}')
+
+
+def raise_if_stopped_at_limit(request: BoxbuildRequest, console_log: str, run: BoxRun) -> None:
+    """
+    A box stopped at a limit failed, whatever it left: say which limit
+    and show the tail of the telling log
+
+    :raises KiwiBoxRunError: if the box did not start its job in time
+    :raises KiwiBoxTimeoutError: if the build outlasted --box-timeout
+    """
+    if run.outcome.limit == NOT_STARTED:
+        silent = '' if show_tail(console_log) else ' (its console stayed empty)'
+        raise KiwiBoxRunError(
+            f'the box did not start its job within {request.start_seconds} s{silent} and '
+            f'was stopped: see {console_log}; on a slow host set {START_TIMEOUT_VARIABLE} '
+            'to more seconds'
+        )
+    if run.outcome.limit == TIMED_OUT:
+        telling_log = failure_log(request.target_dir, console_log, run.started_at)
+        show_tail(telling_log)
+        raise KiwiBoxTimeoutError(
+            f'the build did not end within --box-timeout={request.timeout_minutes} '
+            f'minutes and the box was stopped: see {telling_log}'
+        )
+
+
+def show_tail(path: str) -> bool:
+    """
+    Log the last lines of a log that tells why a run failed
+
+    :return: whether it had any
+    """
+    lines = tail_lines(path, FAILURE_TAIL_LINES)
     if lines:
-        log.error(f'last lines of {telling_log}:')
+        log.error(f'last lines of {path}:')
         for line in lines:
             log.error(f'  {line}')
-    raise KiwiBoxBuildFailedError(f'{verdict.reason}: see {telling_log}')
+    return bool(lines)
 
 
 def summary_lines(target_dir: str, run: BoxRun, seconds: float) -> List[str]:

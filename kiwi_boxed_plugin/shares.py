@@ -9,9 +9,9 @@ import base64
 import logging
 import os
 import pwd
+import shlex
 import socket
 import subprocess
-import tempfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -22,9 +22,13 @@ from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     TAG_CUSTOM,
     TAG_DESCRIPTION,
 )
+from kiwi_boxed_plugin.box_network import HOST_FROM_BOX, Forwards
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError, KiwiBoxShareError
 from kiwi_boxed_plugin.helper_process import helper_process
+from kiwi_boxed_plugin.leftovers import run_dir
 from kiwi_boxed_plugin.qemu import qemu_option_value
+from kiwi_boxed_plugin.read_only_view import read_only_view_argv
+from kiwi_boxed_plugin.sftp_sandbox import SandboxBind, sandbox_tools, sftp_sandbox
 from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 from kiwi_plugin_support.host import find_program, free_port
 from kiwi_plugin_support.text import read_text
@@ -35,8 +39,8 @@ log = logging.getLogger('kiwi')
 VIRTIOFSD_LOCATIONS = (
     '/usr/libexec/virtiofsd', '/usr/lib/qemu/virtiofsd', '/usr/lib/virtiofsd'
 )
-# qemu's user network shows the host's loopback to the box at this address
-HOST_FROM_BOX = '10.0.2.2'
+# The Rust virtiofsd's read-only mode; the C virtiofsd of qemu has none
+VIRTIOFSD_READ_ONLY = '--readonly'
 # Tries when sshd finds its free port taken in the meantime
 SSHD_PORT_ATTEMPTS = 5
 
@@ -45,9 +49,13 @@ SSHD_PORT_ATTEMPTS = 5
 class Share:
     """
     A host directory and the mount tag the box agent knows it by
+
+    :param bool read_only: the host serves it read-only, whatever the
+        box does (root in the box can remount its side)
     """
     tag: str
     host_path: str
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,19 +65,26 @@ class ShareSetup:
 
     :param bool shared_memory: the box memory must be shareable
         (vhost-user devices map it)
-    :param tuple netdev_options: extra options of the user network
+    :param Forwards forwards: the ports of the host's loopback the box
+        reaches, or that reach the box
     :param dict remotes: sshfs: mount tag -> 'user@host:/path'
     :param int ssh_port: sshfs: the port of the run's sshd
     """
     qemu_args: Tuple[str, ...]
     shared_memory: bool = False
-    netdev_options: Tuple[str, ...] = field(default=())
+    forwards: Forwards = Forwards()
     remotes: Dict[str, str] = field(default_factory=dict)
     ssh_port: int = 0
 
 
 def box_shares(description: str, target_dir: str, shared_path: str) -> List[Share]:
-    shares = [Share(TAG_DESCRIPTION, description), Share(TAG_BUNDLE, target_dir)]
+    """
+    The description read-only: a build must not change the user's
+    checkout (a rewritten .git/config runs code at the next git call)
+    """
+    shares = [
+        Share(TAG_DESCRIPTION, description, read_only=True), Share(TAG_BUNDLE, target_dir)
+    ]
     if shared_path:
         shares.append(Share(TAG_CUSTOM, shared_path))
     return shares
@@ -92,7 +107,7 @@ def ninep_qemu_args(shares: Sequence[Share], bus: str) -> List[str]:
         arguments += [
             '-fsdev',
             f'local,id=fs_{share.tag},path={qemu_option_value(share.host_path)},'
-            'security_model=mapped-xattr',
+            'security_model=mapped-xattr' + (',readonly=on' if share.read_only else ''),
             '-device', f'virtio-9p-{bus},fsdev=fs_{share.tag},mount_tag={share.tag}'
         ]
     return arguments
@@ -124,33 +139,76 @@ def find_virtiofsd() -> str:
 
 def check_backend_tools(backend: str) -> None:
     """
-    Fail before any download if the backend's host tools are missing
+    Fail before any download if the backend's host tools are missing,
+    or cannot serve the description read-only
 
     :raises KiwiPluginToolMissingError: naming what to install
+    :raises KiwiBoxShareError: if virtiofs needs root to serve it so
     """
     if backend == 'virtiofs':
-        find_virtiofsd()
+        read_only_view_tools(virtiofsd_help(find_virtiofsd()))
     elif backend == 'sshfs':
         find_program('sshd', 'openssh-server', 'for --sshfs-sharing')
         find_program('ssh-keygen', 'openssh-client', 'for --sshfs-sharing')
+        sandbox_tools()
 
 
-def virtiofsd_argv(binary: str, help_text: str, descriptor: int, source: str) -> List[str]:
+def virtiofsd_help(binary: str) -> str:
+    """
+    The --help of virtiofsd, which tells its dialect
+    """
+    return subprocess.run(
+        [binary, '--help'], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT
+    ).stdout.decode(errors='replace')
+
+
+def read_only_view_tools(help_text: str) -> Tuple[str, ...]:
+    """
+    unshare and mount for a virtiofsd without a read-only mode, which
+    serves a read-only share from a read-only view (read_only_view);
+    none for a virtiofsd with one
+
+    :raises KiwiBoxShareError: if the view cannot be had: it needs root
+    :raises KiwiPluginToolMissingError: naming what to install
+    """
+    if VIRTIOFSD_READ_ONLY in help_text:
+        return ()
+    if os.geteuid() != 0:
+        raise KiwiBoxShareError(
+            'this virtiofsd cannot serve the description read-only, and a read-only '
+            'view of it needs root: run as root, or use --9p-sharing'
+        )
+    purpose = 'for --virtiofs-sharing'
+    return find_program('unshare', 'util-linux', purpose), find_program('mount', 'mount', purpose)
+
+
+def virtiofsd_argv(
+    binary: str, help_text: str, descriptor: int, source: str,
+    read_only: bool = False, view_tools: Sequence[str] = ()
+) -> List[str]:
     """
     The daemon for one share, in the dialect of the installed virtiofsd
 
     The Rust virtiofsd takes --shared-dir; the C one of qemu up to 8.0
     takes FUSE style '-o source='. Both get the listening socket as a
-    descriptor, so it exists before the daemon runs.
+    descriptor, so it exists before the daemon runs. A read-only share
+    takes the daemon's read-only mode, or without one (view_tools
+    given) the daemon runs in a read-only view of the directory.
     """
     if '--shared-dir' in help_text:
-        return [
-            binary, f'--fd={descriptor}', '--shared-dir', source, '--cache', 'never'
+        argv = [binary, f'--fd={descriptor}', '--shared-dir', source, '--cache', 'never']
+    else:
+        argv = [
+            binary, f'--fd={descriptor}', '-o', f'source={fuse_option_value(source)}',
+            '-o', 'cache=none'
         ]
-    return [
-        binary, f'--fd={descriptor}', '-o', f'source={fuse_option_value(source)}',
-        '-o', 'cache=none'
-    ]
+    if not read_only:
+        return argv
+    if not view_tools:
+        return argv + [VIRTIOFSD_READ_ONLY]
+    unshare, mount = view_tools
+    return read_only_view_argv(unshare, mount, source, argv)
 
 
 def virtiofs_qemu_args(tag: str, socket_path: str, bus: str) -> List[str]:
@@ -168,10 +226,8 @@ def virtiofs_sharing(
     One virtiofsd per share, each serving a socket of runtime_dir
     """
     binary = find_virtiofsd()
-    help_text = subprocess.run(
-        [binary, '--help'], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT
-    ).stdout.decode(errors='replace')
+    help_text = virtiofsd_help(binary)
+    view_tools = read_only_view_tools(help_text)
     qemu_args: List[str] = []
     with ExitStack() as stack:
         for share in shares:
@@ -182,7 +238,10 @@ def virtiofs_sharing(
             listener.bind(socket_path)
             listener.listen(1)
             stack.enter_context(helper_process(
-                virtiofsd_argv(binary, help_text, listener.fileno(), share.host_path),
+                virtiofsd_argv(
+                    binary, help_text, listener.fileno(), share.host_path,
+                    share.read_only, view_tools
+                ),
                 os.path.join(runtime_dir, f'virtiofsd.{share.tag}.log'),
                 'Waiting for vhost-user socket connection',
                 pass_fds=[listener.fileno()]
@@ -232,22 +291,30 @@ def is_base64(text: str) -> bool:
     return True
 
 
-def sshfs_remotes(shares: Sequence[Share], link_dir: str, user: str) -> Dict[str, str]:
+def sandbox_path(share: Share) -> str:
     """
-    The box mounts user@10.0.2.2:<link>/ for each share; the links in
-    the run's private dir point at the real paths, so paths with white
-    space or quotes never reach the command line. The trailing slash
-    makes the server follow the link: sshfs checks its root with lstat.
+    Where the sandbox of sftp-server has a share
     """
-    return {
-        share.tag: f'{user}@{HOST_FROM_BOX}:{os.path.join(link_dir, share.tag)}/'
-        for share in shares
-    }
+    return f'/{share.tag}'
 
 
-def sshd_config(runtime_dir: str, port: int, user: str) -> str:
+def sshfs_remotes(shares: Sequence[Share], user: str) -> Dict[str, str]:
     """
-    An sshd for this run only: loopback, one user, one key, sftp only
+    The box mounts user@10.0.2.2:/<tag> for each share, where the
+    sandbox of sftp-server has it: the host's paths, with white space or
+    quotes, never reach the box's command line
+    """
+    return {share.tag: f'{user}@{HOST_FROM_BOX}:{sandbox_path(share)}' for share in shares}
+
+
+def sshd_config(runtime_dir: str, port: int, user: str, sftp_command: str) -> str:
+    """
+    An sshd for this run only: loopback, one user, one key, sftp only,
+    served by sftp_command: sftp-server in its sandbox
+
+    sshd runs a command, forced or not, through the user's shell, so
+    sftp_command is quoted for a shell. No chroot: an sshd run by a
+    normal user cannot, the sandbox works for everyone.
     """
     return '\n'.join([
         f'ListenAddress 127.0.0.1:{port}',
@@ -263,8 +330,8 @@ def sshd_config(runtime_dir: str, port: int, user: str) -> str:
         # the run's private dir sits in the world writable /tmp, which
         # StrictModes refuses although the dir itself is 0700
         'StrictModes no',
-        'Subsystem sftp internal-sftp',
-        'ForceCommand internal-sftp',
+        f'Subsystem sftp {sftp_command}',
+        f'ForceCommand {sftp_command}',
         'AllowTcpForwarding no',
         'X11Forwarding no',
         'PermitTTY no',
@@ -297,33 +364,40 @@ def sshfs_sharing(
 ) -> Iterator[ShareSetup]:
     """
     An sshd of the invoking user on 127.0.0.1, authorizing only a key
-    pair made for this run; the private key reaches the box through
-    qemu's firmware config, never through a file the box could share
+    pair made for this run and serving only sftp in a sandbox of the
+    shares; the private key reaches the box through qemu's firmware
+    config, never through a file the box could share
     """
     sshd = find_program('sshd', 'openssh-server', 'for --sshfs-sharing')
     ssh_keygen = find_program('ssh-keygen', 'openssh-client', 'for --sshfs-sharing')
     # not getpass.getuser(): USER and LOGNAME may name someone else
     # after su or sudo; sshd serves the real owner of this process
-    user = pwd.getpwuid(os.geteuid()).pw_name
+    account = pwd.getpwuid(os.geteuid())
+    user = account.pw_name
     identity = os.path.join(runtime_dir, 'box_identity')
     generate_key(ssh_keygen, identity)
     generate_key(ssh_keygen, os.path.join(runtime_dir, 'host_key'))
     with open(f'{identity}.pub') as public:
         box_key = public.read().strip()
     with open(os.path.join(runtime_dir, 'authorized_keys'), 'w') as authorized:
-        # the box comes in through qemu's user network, i.e. from loopback
+        # the box comes in through pasta or qemu's user network: from
+        # the host's loopback either way
         authorized.write(f'restrict,from="127.0.0.1" {box_key}\n')
     link_dir = os.path.join(runtime_dir, 'shares')
     os.mkdir(link_dir)
     for share in shares:
         os.symlink(share.host_path, os.path.join(link_dir, share.tag))
+    sandbox = sftp_sandbox(runtime_dir, account, [
+        SandboxBind(os.path.join(link_dir, share.tag), sandbox_path(share), share.read_only)
+        for share in shares
+    ])
     if os.geteuid() == 0:
         # sshd run by root insists on its privilege separation dir,
         # which the distribution's service creates at boot
         os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
     login_port = free_port() if login_key else 0
     with ExitStack() as stack:
-        port = start_sshd(stack, sshd, runtime_dir, user, requested_port)
+        port = start_sshd(stack, sshd, runtime_dir, user, requested_port, shlex.join(sandbox))
         if login_key:
             log.info(
                 f'the box will take ssh logins on 127.0.0.1 port {login_port} '
@@ -334,20 +408,22 @@ def sshfs_sharing(
                 '-fw_cfg',
                 f'name={SSH_IDENTITY_FW_CFG},file={qemu_option_value(identity)}'
             ),
-            netdev_options=(
-                (f'hostfwd=tcp:127.0.0.1:{login_port}-:22',) if login_key else ()
+            forwards=Forwards(
+                to_host=(port,), to_box=((login_port, 22),) if login_key else ()
             ),
-            remotes=sshfs_remotes(shares, link_dir, user),
+            remotes=sshfs_remotes(shares, user),
             ssh_port=port
         )
 
 
 def start_sshd(
-    stack: ExitStack, sshd: str, runtime_dir: str, user: str, requested_port: int
+    stack: ExitStack, sshd: str, runtime_dir: str, user: str, requested_port: int,
+    sftp_command: str
 ) -> int:
     """
     Start the run's sshd on the stack
 
+    :param str sftp_command: what serves sftp, see sshd_config
     :return: the port it listens on
     :raises KiwiBoxShareError: if it does not start
     """
@@ -356,7 +432,7 @@ def start_sshd(
     ports = port_attempts(requested_port, free_port)
     for port in ports:
         with open(config_path, 'w') as config:
-            config.write(sshd_config(runtime_dir, port, user))
+            config.write(sshd_config(runtime_dir, port, user, sftp_command))
         try:
             stack.enter_context(helper_process(
                 [sshd, '-D', '-e', '-f', config_path], log_path, 'Server listening on'
@@ -379,10 +455,13 @@ def private_runtime_dir() -> Iterator[str]:
     logs; short and in the system temp dir because unix socket paths
     are limited to 107 bytes
 
+    Its name carries the run's identity: if the run is killed, a later
+    run removes it (with the key pair of sshfs sharing), see run_dir.
+
     :raises KiwiBoxRequestError: if TMPDIR holds white space, which the
-        box protocol cannot carry (sshfs paths)
+        config of the sshd of sshfs sharing cannot carry
     """
-    with tempfile.TemporaryDirectory(prefix='kiwi-boxbuild-') as runtime_dir:
+    with run_dir() as runtime_dir:
         if any(character.isspace() for character in runtime_dir):
             raise KiwiBoxRequestError(
                 f'temporary dir {runtime_dir} contains white space: set TMPDIR '

@@ -1,8 +1,9 @@
 """
 The VM runner: one build in a box VM, from the cached box to the box's
-outcome. The accelerator is chosen, the shares opened, the job put on
-the kernel command line and qemu run on the console runner; a box that
-stays silent under KVM is started again under software emulation.
+outcome. The accelerator is chosen, the shares and the box network
+opened, the job put on the kernel command line and qemu run on the
+console runner; a box that stays silent under KVM is started again under
+software emulation.
 """
 import logging
 import os
@@ -12,10 +13,16 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from kiwi_boxed_plugin.accel import Accelerator, choose_accelerator, software
-from kiwi_boxed_plugin.agent.kiwi_box_protocol import BoxJob
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import RESULT_CODE, BoxJob
 from kiwi_boxed_plugin.cache import BoxCache, BoxFiles
+from kiwi_boxed_plugin.box_network import (
+    ISOLATED,
+    box_network,
+    check_network_tools,
+    network_mode,
+)
 from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
-from kiwi_boxed_plugin.console import RunOutcome, run_console
+from kiwi_boxed_plugin.console import Limits, RunOutcome, run_console
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.host_files import carried_files
 from kiwi_boxed_plugin.qemu import (
@@ -49,12 +56,14 @@ class VmBoxBuild:
 
     :param str qemu_binary: the qemu of the box's arch
     :param LoginKey login_key: --ssh-key, or None
+    :param str network: the box network, see box_network
     """
     request: BoxbuildRequest
     box: Box
     arch: BoxArch
     qemu_binary: str
     login_key: Optional[LoginKey]
+    network: str = ISOLATED
 
     @classmethod
     def prepare(cls, request: BoxbuildRequest) -> 'VmBoxBuild':
@@ -71,7 +80,9 @@ class VmBoxBuild:
         arch = box.arch(request.arch)
         qemu_binary = find_qemu_binary(request.arch)
         check_backend_tools(request.sharing)
-        return cls(request, box, arch, qemu_binary, login_key)
+        network = network_mode(os.environ)
+        check_network_tools(network)
+        return cls(request, box, arch, qemu_binary, login_key, network)
 
     def run(self) -> BoxRun:
         """
@@ -84,19 +95,23 @@ class VmBoxBuild:
         with BoxCache().use(self.box, self.arch, update_check=request.update_check) as files, \
                 carried_files(request.target_dir, request.carried_files):
             started_at = time.time()
-            outcome = self.boot(files, accelerator)
+            deadline = request.run_deadline()
+            outcome = self.boot(files, accelerator, deadline)
             if outcome.stalled:
                 accelerator = software(
                     'the box stayed silent under KVM for '
                     f'{Defaults.get_kvm_console_silence_seconds()} s'
                 )
                 log.warning(f'{accelerator.reason}: starting it again under software emulation')
-                outcome = self.boot(files, accelerator)
+                outcome = self.boot(files, accelerator, deadline)
         return BoxRun(outcome, started_at, accelerator.describe())
 
-    def boot(self, files: BoxFiles, accelerator: Accelerator) -> RunOutcome:
+    def boot(self, files: BoxFiles, accelerator: Accelerator, deadline: float) -> RunOutcome:
         """
         Start the box once: fresh overlay, fresh shares, no old verdict
+
+        :param float deadline: the run's end by --box-timeout, see
+            BoxbuildRequest.run_deadline
         """
         request = self.request
         clear_stale_result(request.target_dir)
@@ -105,7 +120,8 @@ class VmBoxBuild:
                 open_sharing(
                     request.sharing, shares, QEMU_ARCHES[request.arch].bus, runtime_dir,
                     request.ssh_port, self.login_key
-                ) as sharing:
+                ) as sharing, \
+                box_network(self.network, sharing.forwards, runtime_dir) as netdev:
             cmdline = kernel_cmdline(
                 request.arch, self.arch.cmdline, request.box_console(self.box),
                 self.job(sharing)
@@ -114,16 +130,20 @@ class VmBoxBuild:
                 arch=request.arch, accel=accelerator.name, machine=request.machine,
                 cpu=request.cpu, memory_mb=request.box_memory_mb(self.box),
                 cpus=request.box_cpus(self.box), kernel=files.kernel, initrd=files.initrd,
-                disk=disk, interactive=request.debug, share_args=sharing.qemu_args,
-                shared_memory=sharing.shared_memory, netdev_options=sharing.netdev_options
+                disk=disk, interactive=request.debug, netdev=netdev,
+                share_args=sharing.qemu_args, shared_memory=sharing.shared_memory
             )
             argv = qemu_argv(self.qemu_binary, machine, cmdline)
             log.debug(f'box qemu call: {argv}')
             if request.debug:
                 log.info('box debug: the console is yours; Ctrl-a x ends the box')
+            limits = Limits(
+                silence=Defaults.get_kvm_console_silence_seconds() if accelerator.is_kvm else 0,
+                start=request.start_seconds, deadline=deadline,
+                started_file=os.path.join(request.target_dir, RESULT_CODE)
+            )
             return run_console(
-                argv, Defaults.get_console_log(request.target_dir), request.debug,
-                Defaults.get_kvm_console_silence_seconds() if accelerator.is_kvm else 0
+                argv, Defaults.get_console_log(request.target_dir), request.debug, limits
             )
 
     def job(self, sharing: ShareSetup) -> BoxJob:

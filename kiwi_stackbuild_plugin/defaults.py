@@ -24,3 +24,11 @@ class StackbuildDefaults:
     label_root_owner = label_prefix + 'root-owner'
 
     history_created_by = 'kiwi-ng system stash'
+
+    # what a run mounts and makes is written down here first, so that a
+    # later run can undo it if this one is killed (see run_journal.py)
+    journal_dir = '/var/lib/kiwi-stackbuild/journals'
+    # the private directories of a run: the root being stacked, beside
+    # the target root, and the work files of a stash, in the temp dir
+    staging_prefix = '.image-root.stacking-'
+    stash_work_prefix = 'kiwi-stash-'

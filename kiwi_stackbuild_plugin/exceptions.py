@@ -83,3 +83,28 @@ class KiwiStackPathError(KiwiStackbuildError):
     Raised when a path handed to kiwi holds characters that kiwi would
     pass on to a shell.
     """
+
+
+class KiwiStashMountError(KiwiStashRootError):
+    """
+    Raised when file systems are mounted below the root tree to stash.
+    """
+
+
+class KiwiStackLabelError(KiwiStackbuildError):
+    """
+    Raised when a stash's labels ask for a mode or an owner of the root
+    directory that is malformed or unsafe.
+    """
+
+
+class KiwiStackWhiteoutError(KiwiStackbuildError):
+    """
+    Raised when a layer of a stash holds a whiteout that names no file.
+    """
+
+
+class KiwiStackJournalError(KiwiError):
+    """
+    Raised when the directory of the run journals is not private to root.
+    """

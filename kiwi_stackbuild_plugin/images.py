@@ -19,8 +19,10 @@ from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
 from kiwi_stackbuild_plugin.exceptions import (
     KiwiContainerToolError, KiwiRegistryError
 )
+from kiwi_stackbuild_plugin.interruption import dies_with_parent
 from kiwi_stackbuild_plugin.layer import LayerTar
 from kiwi_stackbuild_plugin import oci_image
+from kiwi_stackbuild_plugin.run_journal import RunJournal
 
 log = logging.getLogger('kiwi')
 
@@ -37,6 +39,60 @@ def registry_options(auth_file: Optional[str], tls_verify: Optional[bool]) -> Li
     if tls_verify is not None:
         options.append(f'--tls-verify={str(tls_verify).lower()}')
     return options
+
+
+# the tag of the one image in an OCI layout that write_oci_layout makes
+OCI_LAYOUT_TAG = 'stash'
+
+
+def write_oci_layout(work_dir: str, config: Json, manifest: Json, layers: Dict[str, str]) -> None:
+    """
+    An OCI layout of one image, tagged OCI_LAYOUT_TAG, for skopeo
+
+    :param str work_dir: empty directory
+    :param dict layers: digest -> the layer's tar file, hard linked in
+        (the layout holds only the layers not yet in the storage)
+    """
+    blobs = os.path.join(work_dir, 'blobs', 'sha256')
+    os.makedirs(blobs)
+    documents = [oci_image.blob(config), oci_image.blob(manifest)]
+    for data, digest in documents:
+        with open(os.path.join(blobs, digest.split(':')[1]), 'wb') as handle:
+            handle.write(data)
+    for digest, path in layers.items():
+        os.link(path, os.path.join(blobs, digest.split(':')[1]))
+    with open(os.path.join(work_dir, 'oci-layout'), 'w') as handle:
+        json.dump({'imageLayoutVersion': '1.0.0'}, handle)
+    manifest_data, manifest_digest = documents[1]
+    with open(os.path.join(work_dir, 'index.json'), 'w') as handle:
+        json.dump({'schemaVersion': 2, 'manifests': [{
+            'mediaType': oci_image.MANIFEST_TYPE, 'digest': manifest_digest,
+            'size': len(manifest_data),
+            'annotations': {'org.opencontainers.image.ref.name': OCI_LAYOUT_TAG},
+        }]}, handle)
+
+
+def unmount_left(image: str, storage_conf: str) -> None:
+    """
+    Unmount an image that a run left mounted, in the container storage
+    of that run; an image mounted no more is no error
+
+    :param str storage_conf: CONTAINERS_STORAGE_CONF of that run, ''
+        for podman's default storage
+    """
+    environment = dict(os.environ)
+    environment.pop('CONTAINERS_STORAGE_CONF', None)
+    if storage_conf:
+        environment['CONTAINERS_STORAGE_CONF'] = storage_conf
+    result = Command.run(
+        dies_with_parent(['podman', 'image', 'unmount', image]),
+        custom_env=environment, raise_on_error=False
+    )
+    if result.returncode != 0:
+        log.warning(
+            f'cannot unmount the image {image[:12]} that a run left mounted: '
+            f'{last_line(result.error)}'
+        )
 
 
 class ContainerImages:
@@ -67,7 +123,9 @@ class ContainerImages:
         self, argv: List[str], what: str,
         error: Type[KiwiError] = KiwiContainerToolError
     ) -> str:
-        result = Command.run(argv, custom_env=self.environment, raise_on_error=False)
+        result = Command.run(
+            dies_with_parent(argv), custom_env=self.environment, raise_on_error=False
+        )
         if result.returncode != 0:
             # podman and skopeo say what went wrong in their last line
             raise error(f'{what}: {last_line(result.error or result.output)}')
@@ -78,8 +136,8 @@ class ContainerImages:
         Whether the storage holds the image
         """
         return Command.run(
-            ['podman', 'image', 'exists', reference], custom_env=self.environment,
-            raise_on_error=False
+            dies_with_parent(['podman', 'image', 'exists', reference]),
+            custom_env=self.environment, raise_on_error=False
         ).returncode == 0
 
     def inspect(self, reference: str) -> Json:
@@ -135,24 +193,10 @@ class ContainerImages:
         manifest = oci_image.stacked_manifest(
             base_manifest, config_digest, len(config_data), layer.digest, layer.size
         )
-        manifest_data, manifest_digest = oci_image.blob(manifest)
-        blobs = os.path.join(work_dir, 'blobs', 'sha256')
-        os.makedirs(blobs)
-        for data, digest in ((config_data, config_digest), (manifest_data, manifest_digest)):
-            with open(os.path.join(blobs, digest.split(':')[1]), 'wb') as handle:
-                handle.write(data)
-        os.link(layer.path, os.path.join(blobs, layer.digest.split(':')[1]))
-        with open(os.path.join(work_dir, 'oci-layout'), 'w') as handle:
-            json.dump({'imageLayoutVersion': '1.0.0'}, handle)
-        with open(os.path.join(work_dir, 'index.json'), 'w') as handle:
-            json.dump({'schemaVersion': 2, 'manifests': [{
-                'mediaType': oci_image.MANIFEST_TYPE, 'digest': manifest_digest,
-                'size': len(manifest_data),
-                'annotations': {'org.opencontainers.image.ref.name': 'stash'},
-            }]}, handle)
+        write_oci_layout(work_dir, config, manifest, {layer.digest: layer.path})
         self._run(
             [
-                'skopeo', 'copy', '--quiet', f'oci:{work_dir}:stash',
+                'skopeo', 'copy', '--quiet', f'oci:{work_dir}:{OCI_LAYOUT_TAG}',
                 f'containers-storage:{reference}'
             ], f'cannot store the stash {reference}'
         )
@@ -162,19 +206,29 @@ class ContainerImages:
         self._run(['podman', 'tag', image, reference], f'cannot tag {reference}')
 
     @contextmanager
-    def mounted(self, image: str) -> Iterator[str]:
+    def mounted(self, image: str, journal: RunJournal) -> Iterator[str]:
         """
         The image's merged tree, read-only, for the time of the context
 
-        :param str image: id or fully qualified reference
+        The journal lists the mount from before podman makes it until
+        it is undone: a later run unmounts it if this one is killed.
+
+        :param str image: image id
         """
-        mount = self._run(
-            ['podman', 'image', 'mount', image], f'cannot mount {image}'
-        ).strip()
+        journal.note('mount', image)
+        try:
+            mount = self._run(
+                ['podman', 'image', 'mount', image], f'cannot mount {image}'
+            ).strip()
+        except KiwiContainerToolError:
+            # podman made no mount
+            journal.note('unmount', image)
+            raise
         try:
             yield mount
         finally:
             self._run(['podman', 'image', 'unmount', image], f'cannot unmount {image}')
+            journal.note('unmount', image)
 
     def layer_dirs(self, image: str) -> Optional[List[str]]:
         """

@@ -11,6 +11,7 @@ from kiwi_plugin_support.host import find_program
 from kiwi_plugin_support.kiwi_args import KiwiCommandArgs
 
 from kiwi_stackbuild_plugin.exceptions import KiwiStackKiwiError, KiwiStackPathError
+from kiwi_stackbuild_plugin.interruption import dies_with_parent
 
 log = logging.getLogger('kiwi')
 
@@ -125,8 +126,10 @@ class KiwiCall:
         log.info(f'Running kiwi-ng {self.command} on {self.root}')
         # not kiwi's Command: Command.run and Command.call catch the
         # output in pipes, and kiwi's progress belongs on this terminal
-        # as it comes, which a child that inherits stdout and stderr has
-        code = subprocess.run(self.argv).returncode
+        # as it comes, which a child that inherits stdout and stderr has.
+        # kiwi unmounts what it mounted in the root on Ctrl-C, not on
+        # SIGTERM
+        code = subprocess.run(dies_with_parent(self.argv, 'INT')).returncode
         if code != 0:
             raise KiwiStackKiwiError(
                 f"'kiwi-ng {self.command}' failed with exit code {code} (its output is "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from kiwi_stackbuild_plugin.exceptions import KiwiStashError
+from kiwi_stackbuild_plugin.interruption import dies_with_parent
 
 # the name OCI layers use to say "this path of a lower layer is gone"
 WHITEOUT_PREFIX = '.wh.'
@@ -119,7 +120,9 @@ class LayerTar:
         # goes to a file: a pipe nobody reads while the layer streams
         # would block tar after many warnings
         with open(path, 'wb') as layer, tempfile.TemporaryFile() as errors:
-            tar = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
+            tar = subprocess.Popen(
+                dies_with_parent(argv), stdout=subprocess.PIPE, stderr=errors
+            )
             assert tar.stdout
             while True:
                 chunk = tar.stdout.read(_CHUNK)

@@ -1,14 +1,17 @@
 """What a stash records about the root tree it was made from."""
+import errno
 import logging
 import os
 import platform
+import shlex
 import stat
 from dataclasses import dataclass
 from typing import Dict, Optional
 from xml.etree import ElementTree
 
 from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
-from kiwi_stackbuild_plugin.exceptions import KiwiStashRootError
+from kiwi_stackbuild_plugin.exceptions import KiwiStashMountError, KiwiStashRootError
+from kiwi_stackbuild_plugin.mounts import mounts_below
 
 log = logging.getLogger('kiwi')
 
@@ -26,6 +29,8 @@ _OCI_ARCHS = {
 # programs every root built by kiwi has; the first one found tells the
 # architecture of the root, which need not be the host's
 _PROBES = ('usr/bin/env', 'bin/sh', 'usr/bin/sh', 'sbin/init', 'usr/lib/systemd/systemd')
+# the symlinks Linux follows in one path before it gives up (ELOOP)
+MAX_SYMLINKS = 40
 
 
 def elf_arch(header: bytes) -> Optional[str]:
@@ -55,11 +60,13 @@ def resolve_in_root(root: str, path: str) -> str:
     Resolve symlinks in path as if root were '/'
 
     Absolute link targets stay inside root, so a link in a foreign
-    root never leads to a file of the host.
+    root never leads to a file of the host: no component of the result
+    is a symlink.
 
     :param str root: the root tree
     :param str path: a path inside it, relative or absolute
     :return: the host path of the resolved file (may not exist)
+    :raises OSError: ELOOP after MAX_SYMLINKS links, as Linux does
     """
     parts = [part for part in path.split('/') if part not in ('', '.')]
     resolved: list = []
@@ -71,8 +78,10 @@ def resolve_in_root(root: str, path: str) -> str:
                 resolved.pop()
             continue
         candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate) and hops < 40:
+        if os.path.islink(candidate):
             hops += 1
+            if hops > MAX_SYMLINKS:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), os.path.join(root, path))
             target = os.readlink(candidate)
             if target.startswith('/'):
                 resolved = []
@@ -108,6 +117,9 @@ class RootInfo:
         Read the facts from a root tree
 
         :raises KiwiStashRootError: if root is not a kiwi root tree
+        :raises KiwiStashMountError: if file systems are mounted below
+            root, as an interrupted kiwi build leaves /proc, /sys and
+            /dev: a stash would store what they show
         """
         if not os.path.isdir(root):
             raise KiwiStashRootError(
@@ -123,6 +135,15 @@ class RootInfo:
             xml = ElementTree.parse(config).getroot()
         except ElementTree.ParseError as issue:
             raise KiwiStashRootError(f"'{config}' is not valid XML: {issue}")
+        mounts = mounts_below(root)
+        if mounts:
+            point, kind = mounts[0]
+            more = f' and {len(mounts) - 1} more' if len(mounts) > 1 else ''
+            raise KiwiStashMountError(
+                f'file systems are mounted in the root tree, as an interrupted kiwi '
+                f'build leaves them: {point} ({kind}){more}; unmount them, e.g. with '
+                f"'umount --recursive {shlex.quote(point)}', and stash again"
+            )
         status = os.lstat(root)
         return cls(
             root=os.path.abspath(root),

@@ -1,11 +1,13 @@
 """Stashes into one root tree, with the semantics of stacked OCI layers."""
 import logging
 import os
+import re
+import secrets
 import shutil
 import stat
-import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from kiwi.command import Command
 
@@ -13,19 +15,33 @@ from kiwi_plugin_support.text import last_line
 
 from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
 from kiwi_stackbuild_plugin.exceptions import (
-    KiwiStackbuildError, KiwiStackConflictError, KiwiStackTargetExistsError
+    KiwiStackbuildError, KiwiStackConflictError, KiwiStackLabelError,
+    KiwiStackTargetExistsError, KiwiStackWhiteoutError
 )
 from kiwi_stackbuild_plugin.images import ContainerImages
+from kiwi_stackbuild_plugin.interruption import dies_with_parent
 from kiwi_stackbuild_plugin.layer import WHITEOUT_PREFIX
+from kiwi_stackbuild_plugin.leftovers import journaled
 from kiwi_stackbuild_plugin.root_info import resolve_in_root
+from kiwi_stackbuild_plugin.run_journal import RunJournal
 
 log = logging.getLogger('kiwi')
 
 # rsync keeps what a root tree needs: hardlinks, ACLs, every xattr,
 # devices and specials, numeric owners. --keep-dirlinks: a directory of
 # an upper stash goes through a symlink of a lower one, so the
-# /bin -> usr/bin links of a merged-/usr root survive
+# /bin -> usr/bin links of a merged-/usr root survive; rsync follows
+# such a link on the host, see dirlinks_inside
 RSYNC_OPTIONS = ['-aHAX', '--numeric-ids', '--keep-dirlinks']
+
+# the permission bits a root directory may have: a '/' that others can
+# write, or with set-id or sticky bits, is no root a stash makes
+ROOT_MODE_BITS = 0o755
+# the owner of a root directory: root, of any group; the user owning
+# '/' could swap the programs kiwi runs as root in the root tree
+ROOT_OWNER = re.compile(r'0:([0-9]{1,10})')
+# chown's 'leave the group as it is', no group of a file
+NO_GROUP = 2**32 - 1
 
 # how overlayfs marks layer content: a whiteout is a character device
 # 0/0, an opaque directory carries this xattr; the storage may also
@@ -49,11 +65,29 @@ class StackItem:
     image: str
 
 
-def layer_markers(layer_dir: str) -> Tuple[Set[str], Set[str]]:
+def whiteout_target(name: str) -> Optional[str]:
+    """
+    The name an OCI style whiteout file deletes: '.wh.motd' deletes
+    'motd'; None if it names no file of its directory ('.wh..',
+    '.wh...', '.wh.', a '/') or is reserved ('.wh..wh.*')
+    """
+    target = name[len(WHITEOUT_PREFIX):]
+    if target in ('', '.', '..') or '/' in target or target.startswith(WHITEOUT_PREFIX):
+        return None
+    return target
+
+
+def layer_markers(layer_dir: str, stash: str) -> Tuple[Set[str], Set[str]]:
     """
     The whiteouts and opaque directories of one overlay layer
 
+    A character device 0/0 is overlayfs' whiteout of its own name; a
+    file named '.wh.NAME' the OCI style whiteout of NAME.
+
+    :param str stash: the stash of the layer, for messages
     :return: (deleted paths, opaque directories), relative
+    :raises KiwiStackWhiteoutError: if a whiteout names no file, such
+        as '..', which would delete beside the root
     """
     deleted: Set[str] = set()
     opaque: Set[str] = set()
@@ -69,14 +103,19 @@ def layer_markers(layer_dir: str) -> Tuple[Set[str], Set[str]]:
                 except OSError:
                     pass
         for name in files:
-            if name == OPAQUE_MARKER:
+            status = os.lstat(os.path.join(directory, name))
+            if stat.S_ISCHR(status.st_mode) and status.st_rdev == 0:
+                deleted.add(prefix + name)
+            elif name == OPAQUE_MARKER:
                 opaque.add(prefix.rstrip('/'))
             elif name.startswith(WHITEOUT_PREFIX):
-                deleted.add(prefix + name[len(WHITEOUT_PREFIX):])
-            else:
-                status = os.lstat(os.path.join(directory, name))
-                if stat.S_ISCHR(status.st_mode) and status.st_rdev == 0:
-                    deleted.add(prefix + name)
+                target = whiteout_target(name)
+                if target is None:
+                    raise KiwiStackWhiteoutError(
+                        f"the stash {stash} holds the whiteout '/{prefix}{name}', which names "
+                        'no file: the stash is damaged or crafted; rebuild it'
+                    )
+                deleted.add(prefix + target)
     return deleted, opaque
 
 
@@ -98,22 +137,107 @@ def tree_kinds(root: str) -> Dict[str, bool]:
     return kinds
 
 
+def host_location(root: str, path: str) -> str:
+    """
+    Where path of the root is on the host: its parent resolved inside
+    the root, its last component as it is (it may be a symlink)
+
+    :raises OSError: ELOOP if the parent is a symlink loop
+    """
+    parent, _, name = path.rpartition('/')
+    return os.path.join(resolve_in_root(root, parent), name)
+
+
 def lower_kind(root: str, path: str) -> Optional[str]:
     """
     What path is in the stacked root, as rsync with --keep-dirlinks
-    sees it
+    sees it once dirlinks_inside pointed its symlinks
 
     :param str root: the root stacked so far
-    :return: 'dir', 'dirlink' (a symlink to a directory), 'other', or
-        None if path does not exist
+    :return: 'dir', 'dirlink' (a symlink to a directory of the root),
+        'other' (a symlink loop too), or None if path does not exist
     """
-    parent, _, name = path.rpartition('/')
-    location = os.path.join(resolve_in_root(root, parent), name)
+    try:
+        location = host_location(root, path)
+    except OSError:
+        # below a symlink loop there is nothing
+        return None
     if os.path.islink(location):
-        return 'dirlink' if os.path.isdir(resolve_in_root(root, path)) else 'other'
+        try:
+            return 'dirlink' if os.path.isdir(resolve_in_root(root, path)) else 'other'
+        except OSError:
+            return 'other'
     if not os.path.lexists(location):
         return None
     return 'dir' if os.path.isdir(location) else 'other'
+
+
+def shared_places(root: str, upper: Dict[str, bool]) -> List[str]:
+    """
+    Directories of the upper stash that land, through symlinks of the
+    stacked root, where the upper stash puts a file or a symlink, e.g.
+    /z/d and /c/d over z -> c: rsync would go through a link that the
+    same copy made, to wherever it points
+
+    :param dict upper: path -> is a directory, of the upper stash
+    """
+    places: Dict[str, Set[bool]] = {}
+    located: Dict[str, str] = {}
+    for path, is_dir in upper.items():
+        try:
+            located[path] = host_location(root, path)
+        except OSError:
+            # below a symlink loop: a conflict already
+            continue
+        places.setdefault(located[path], set()).add(is_dir)
+    return [
+        path for path, place in located.items() if upper[path] and len(places[place]) > 1
+    ]
+
+
+def dirlink_targets(
+    root: str, upper: Dict[str, bool], lower: Dict[str, Optional[str]]
+) -> Dict[str, str]:
+    """
+    The symlinks of the stacked root that directories of the upper
+    stash go through
+
+    :param dict upper: path -> is a directory, of the upper stash
+    :param dict lower: path -> lower_kind of the stacked root
+    :return: host location of each link -> the directory it leads to
+        inside the root
+    """
+    return {
+        host_location(root, path): resolve_in_root(root, path)
+        for path, is_dir in upper.items() if is_dir and lower.get(path) == 'dirlink'
+    }
+
+
+@contextmanager
+def dirlinks_inside(targets: Dict[str, str]) -> Iterator[None]:
+    """
+    Point the symlinks for the time of the block where they lead inside
+    the root, with a relative link each
+
+    rsync --keep-dirlinks follows them on the host, where a link to
+    /etc, or to ../../../etc, leads out of the root: older rsync writes
+    there, newer ones fail the copy. Each original is moved aside and
+    put back, the same inode, so owner and times stay.
+
+    :param dict targets: what dirlink_targets returns
+    """
+    moved: List[Tuple[str, str]] = []
+    try:
+        for location, target in targets.items():
+            directory = os.path.dirname(location)
+            aside = os.path.join(directory, f'.kiwi-stack-link-{secrets.token_hex(6)}')
+            os.rename(location, aside)
+            moved.append((location, aside))
+            os.symlink(os.path.relpath(target, directory), location)
+        yield
+    finally:
+        for location, aside in reversed(moved):
+            os.replace(aside, location)
 
 
 def find_conflicts(
@@ -154,10 +278,12 @@ def conflict_message(upper: str, paths: List[str], upper_kinds: Dict[str, bool])
 def remove_path(root: str, path: str) -> None:
     """
     Delete path of the stacked root, following its parent's symlinks
-    inside the root
+    inside the root; below a symlink loop there is nothing to delete
     """
-    parent, _, name = path.rpartition('/')
-    location = os.path.join(resolve_in_root(root, parent), name)
+    try:
+        location = host_location(root, path)
+    except OSError:
+        return
     if os.path.isdir(location) and not os.path.islink(location):
         shutil.rmtree(location)
     elif os.path.lexists(location):
@@ -178,6 +304,48 @@ def check_target_free(root: str) -> None:
         )
 
 
+def root_mode(labels: Dict[str, str], stash: str) -> int:
+    """
+    The mode of the root directory that the stash's label asks for;
+    without the label (an image not made by stash) the usual one of '/'
+
+    :raises KiwiStackLabelError: unless octal permission bits within
+        ROOT_MODE_BITS, such as 0755, 0750 or 0555
+    """
+    label = StackbuildDefaults.label_root_mode
+    text = labels.get(label)
+    if not text:
+        return 0o755
+    if not re.fullmatch('0?[0-7]{3}', text) or int(text, 8) & ~ROOT_MODE_BITS:
+        raise KiwiStackLabelError(
+            f"the stash {stash} asks for the mode '{text}' of the root directory "
+            f'(label {label}): only a mode that lets no one but root write, such as '
+            '0755, is taken; rebuild the stash'
+        )
+    return int(text, 8)
+
+
+def root_owner(labels: Dict[str, str], stash: str) -> Optional[Tuple[int, int]]:
+    """
+    The (uid, gid) of the root directory that the stash's label asks
+    for, None without the label
+
+    :raises KiwiStackLabelError: unless '0:GID', a numeric group
+    """
+    label = StackbuildDefaults.label_root_owner
+    text = labels.get(label)
+    if not text:
+        return None
+    match = ROOT_OWNER.fullmatch(text)
+    if not match or int(match.group(1)) >= NO_GROUP:
+        raise KiwiStackLabelError(
+            f"the stash {stash} asks for the owner '{text}' of the root directory "
+            f"(label {label}): a root tree belongs to root, '0:GID' with a numeric "
+            'group; rebuild the stash'
+        )
+    return 0, int(match.group(1))
+
+
 class Stacker:
     """
     Stacks stashes into a root tree
@@ -192,42 +360,53 @@ class Stacker:
         Stack the stashes, lowest first, into root
 
         The root grows in a private directory beside it and gets its
-        name only when complete, so a failure leaves no half root.
+        name only when complete, so a failure leaves no half root, and
+        the journal lets a later run remove it and unmount the stashes
+        if this one is killed.
 
         :param str root: where the stacked root goes; it must not exist,
             which the caller checks with check_target_free up front
+        :raises KiwiStackLabelError: if the top stash asks for an unsafe
+            mode or owner of the root directory; before anything is stacked
         :raises KiwiStackConflictError: if a file meets a directory
         """
+        labels = self.images.inspect(items[-1].image).get('Labels') or {}
+        mode = root_mode(labels, items[-1].name)
+        owner = root_owner(labels, items[-1].name)
         parent = os.path.dirname(root)
         os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix='.image-root.stacking-', dir=parent)
-        try:
+        with journaled() as journal, \
+                journal.directory(StackbuildDefaults.staging_prefix, parent) as staging:
             for index, item in enumerate(items):
                 log.info(f'Stacking {item.name} ({item.image[:12]})')
-                self._add(item, staging, lower=items[:index])
-            self._set_root_attributes(items[-1], staging)
+                self._add(item, staging, items[:index], journal)
+            os.chmod(staging, mode)
+            if owner:
+                os.chown(staging, *owner)
             os.rename(staging, root)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
 
-    def _add(self, item: StackItem, staging: str, lower: List[StackItem]) -> None:
-        with self.images.mounted(item.image) as tree:
-            if lower:
-                self._prepare_lower(item, tree, staging)
-            result = Command.run(
-                ['rsync'] + RSYNC_OPTIONS + [tree + '/', staging + '/'],
-                raise_on_error=False
-            )
+    def _add(
+        self, item: StackItem, staging: str, lower: List[StackItem], journal: RunJournal
+    ) -> None:
+        with self.images.mounted(item.image, journal) as tree:
+            links = self._prepare_lower(item, tree, staging) if lower else {}
+            with dirlinks_inside(links):
+                result = Command.run(
+                    dies_with_parent(['rsync'] + RSYNC_OPTIONS + [tree + '/', staging + '/']),
+                    raise_on_error=False
+                )
             if result.returncode != 0:
                 raise KiwiStackbuildError(
                     f'cannot copy the stash {item.name}: {last_line(result.error)}'
                 )
 
-    def _prepare_lower(self, item: StackItem, tree: str, staging: str) -> None:
+    def _prepare_lower(self, item: StackItem, tree: str, staging: str) -> Dict[str, str]:
         """
         Apply the deletions of an upper stash to the stacked root and
         check that it can go on top
+
+        :return: the symlinks its directories go through, as
+            dirlink_targets returns them
         """
         deleted, opaque = self._markers(item)
         upper = tree_kinds(tree)
@@ -238,16 +417,22 @@ class Stacker:
         for path in sorted(opaque):
             if upper.get(path):
                 kept = set(os.listdir(os.path.join(tree, path)))
-                location = resolve_in_root(staging, path)
+                try:
+                    location = resolve_in_root(staging, path)
+                except OSError:
+                    # a symlink loop: no directory to empty
+                    continue
                 if os.path.isdir(location):
                     for name in os.listdir(location):
                         if name not in kept:
                             remove_path(staging, f'{path}/{name}')
-        conflicts = find_conflicts(
-            upper, {path: lower_kind(staging, path) for path in upper}
-        )
+        lower = {path: lower_kind(staging, path) for path in upper}
+        conflicts = list(dict.fromkeys(
+            find_conflicts(upper, lower) + shared_places(staging, upper)
+        ))
         if conflicts:
             raise KiwiStackConflictError(conflict_message(item.name, conflicts, upper))
+        return dirlink_targets(staging, upper, lower)
 
     def _markers(self, item: StackItem) -> Tuple[Set[str], Set[str]]:
         layers = self.images.layer_dirs(item.image)
@@ -260,18 +445,7 @@ class Stacker:
         deleted: Set[str] = set()
         opaque: Set[str] = set()
         for layer in layers:
-            layer_deleted, layer_opaque = layer_markers(layer)
+            layer_deleted, layer_opaque = layer_markers(layer, item.name)
             deleted |= layer_deleted
             opaque |= layer_opaque
         return deleted, opaque
-
-    def _set_root_attributes(self, top: StackItem, staging: str) -> None:
-        labels = self.images.inspect(top.image).get('Labels') or {}
-        mode = labels.get(StackbuildDefaults.label_root_mode)
-        owner = labels.get(StackbuildDefaults.label_root_owner)
-        # without the labels (an image not made by stash) a root tree
-        # gets the usual mode of '/'
-        os.chmod(staging, int(mode, 8) if mode else 0o755)
-        if owner:
-            uid, gid = owner.split(':')
-            os.chown(staging, int(uid), int(gid))

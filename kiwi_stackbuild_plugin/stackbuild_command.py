@@ -8,7 +8,9 @@ from kiwi_stackbuild_plugin.exceptions import (
     KiwiStackDescriptionError, KiwiStashNotFoundError
 )
 from kiwi_stackbuild_plugin.images import ContainerImages
+from kiwi_stackbuild_plugin.interruption import stopped_cleanly
 from kiwi_stackbuild_plugin.kiwi_call import KiwiCall
+from kiwi_stackbuild_plugin.leftovers import sweep_dead_runs
 from kiwi_stackbuild_plugin.listing import stash_rows
 from kiwi_stackbuild_plugin.options import require_root, tls_verify
 from kiwi_stackbuild_plugin.reference import (
@@ -88,5 +90,7 @@ def run_stackbuild(command_args: Dict[str, Any], global_args: Dict[str, Any]) ->
         command_args.get('--registry-auth-file'), tls_verify(command_args),
         global_args.get('--temp-dir')
     )
-    Stacker(images).stack(resolve(images, references, location), call.root)
-    call.run()
+    with stopped_cleanly('system stackbuild'):
+        sweep_dead_runs()
+        Stacker(images).stack(resolve(images, references, location), call.root)
+        call.run()

@@ -2,16 +2,14 @@
 import logging
 import os
 import re
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
 from kiwi_stackbuild_plugin.images import ContainerImages
 from kiwi_stackbuild_plugin.layer import LayerTar
+from kiwi_stackbuild_plugin.leftovers import journaled
 from kiwi_stackbuild_plugin.reference import (
     StashReference, is_valid_name, validate_name, validate_tag
 )
@@ -19,18 +17,6 @@ from kiwi_stackbuild_plugin.root_info import RootInfo, oci_arch
 from kiwi_stackbuild_plugin.treediff import TreeDiff, scan_tree
 
 log = logging.getLogger('kiwi')
-
-
-@contextmanager
-def work_directory(prefix: str, parent: Optional[str] = None) -> Iterator[str]:
-    """
-    A private temporary directory, removed with everything in it
-    """
-    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def newest_of_repository(stashes: List[dict], repository: str) -> Optional[str]:
@@ -112,7 +98,9 @@ class Stash:
         there is one, as a layer holding only the changes
 
         Nothing is stored until the final copy into the storage, so a
-        failure leaves no partial image behind.
+        failure leaves no partial image behind; the journal lets a later
+        run remove the work directory and unmount the base stash if
+        this one is killed.
         """
         info = RootInfo.read(root)
         reference = self.reference_for(info, container_name, tag)
@@ -124,11 +112,12 @@ class Stash:
             base = newest_of_repository(
                 self.images.stashes(), reference.local_repository()
             )
-        with work_directory('kiwi-stash-', self.temp_dir) as work:
+        with journaled() as journal, \
+                journal.directory(StackbuildDefaults.stash_work_prefix, self.temp_dir) as work:
             layer_path = os.path.join(work, 'layer.tar')
             if base:
                 log.info(f'Comparing {info.root} with the stash {base[:12]}')
-                with self.images.mounted(base) as old:
+                with self.images.mounted(base, journal) as old:
                     diff = TreeDiff.compare(scan_tree(old), scan_tree(info.root))
                 if diff.empty:
                     log.info(f'{info.root} has not changed since the stash {base[:12]}')

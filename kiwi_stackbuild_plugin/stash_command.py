@@ -3,6 +3,8 @@ import logging
 from typing import Any, Dict
 
 from kiwi_stackbuild_plugin.images import ContainerImages
+from kiwi_stackbuild_plugin.interruption import stopped_cleanly
+from kiwi_stackbuild_plugin.leftovers import sweep_dead_runs
 from kiwi_stackbuild_plugin.listing import format_table, stash_rows
 from kiwi_stackbuild_plugin.options import require_root, tls_verify
 from kiwi_stackbuild_plugin.reference import validate_registry
@@ -31,19 +33,21 @@ def run_stash(command_args: Dict[str, Any], global_args: Dict[str, Any]) -> None
     push = command_args.get('--push')
     location = validate_registry(push) if push else None
     require_root('system stash')
-    result = Stash(images, temp_dir).store(
-        command_args['--root'], command_args.get('--container-name'),
-        command_args.get('--tag')
-    )
-    local = result.reference.local()
-    if result.first:
-        log.info(f'Stashed as {local} (image {result.image[:12]})')
-    elif result.image:
-        log.info(
-            f'Stashed as {local} (image {result.image[:12]}): one layer with '
-            f'{result.changed} changed and {result.deleted} deleted paths'
+    with stopped_cleanly('system stash'):
+        sweep_dead_runs()
+        result = Stash(images, temp_dir).store(
+            command_args['--root'], command_args.get('--container-name'),
+            command_args.get('--tag')
         )
-    else:
-        log.info(f'Nothing changed: {local} names the previous stash')
-    if location:
-        images.push(local, result.reference.remote(location))
+        local = result.reference.local()
+        if result.first:
+            log.info(f'Stashed as {local} (image {result.image[:12]})')
+        elif result.image:
+            log.info(
+                f'Stashed as {local} (image {result.image[:12]}): one layer with '
+                f'{result.changed} changed and {result.deleted} deleted paths'
+            )
+        else:
+            log.info(f'Nothing changed: {local} names the previous stash')
+        if location:
+            images.push(local, result.reference.remote(location))

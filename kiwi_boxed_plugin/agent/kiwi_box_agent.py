@@ -91,9 +91,17 @@ def ninep_options(share: Share) -> str:
     host sees every write, result.code above all, even if the box is
     killed.
     """
-    if share.tag == protocol.TAG_DESCRIPTION:
-        return NINEP_OPTIONS + ',cache=loose'
+    if is_read_only(share):
+        return NINEP_OPTIONS + ',cache=loose,ro'
     return NINEP_OPTIONS
+
+
+def is_read_only(share: Share) -> bool:
+    """
+    The description is mounted read-only: the host serves it so anyway,
+    the box's side says the same to the build
+    """
+    return share.tag == protocol.TAG_DESCRIPTION
 
 
 def mount_argv(job: BoxJob, share: Share) -> List[str]:
@@ -104,7 +112,8 @@ def mount_argv(job: BoxJob, share: Share) -> List[str]:
     if backend == '9p':
         return ['mount', '-t', '9p', '-o', ninep_options(share), share.tag, share.target]
     if backend == 'virtiofs':
-        return ['mount', '-t', 'virtiofs', share.tag, share.target]
+        read_only = ['-o', 'ro'] if is_read_only(share) else []
+        return ['mount', '-t', 'virtiofs'] + read_only + [share.tag, share.target]
     options = ','.join([
         f'IdentityFile={SSH_IDENTITY}',
         f'port={job.ssh_port or DEFAULT_SSH_PORT}',

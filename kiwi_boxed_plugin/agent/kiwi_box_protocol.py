@@ -402,3 +402,16 @@ def check_kiwi_job(kiwi_args: Sequence[str]) -> None:
         name = argument.split('=', 1)[0]
         if name in BOX_SET_OPTIONS:
             raise ProtocolError(f'the kiwi job must not set {name}: the box sets it')
+
+
+def is_job_word(word: str) -> bool:
+    """
+    Whether a word of the command line is one the job is read from: a
+    box's own kernel arguments must not be, or they would become part of
+    every job (a key to authorize, a share, the no-halt flag)
+    """
+    name = word.split('=', 1)[0]
+    return name.startswith(REMOTE_PREFIX) or name in (
+        KIWI_WORD, NO_HALT_FLAG, SHARING_BACKEND, KIWI_VERSION, CUSTOM_MOUNT, SSH_PORT,
+        SSH_KEY, SSH_KEY_TYPE
+    )

@@ -5,6 +5,7 @@ usage: kiwi-ng system boxbuild -h | --help
            [--box-console=<ttyname>]
            [--box-smp-cpus=<number>]
            [--box-debug]
+           [--box-timeout=<minutes>]
            [--container]
            [--kiwi-version=<version>]
            [--shared-path=<path>]
@@ -49,6 +50,11 @@ options:
     --box-debug
         keep the box running after the build, with an interactive
         console on this terminal; Ctrl-a x ends the box
+    --box-timeout=<minutes>
+        stop the box and fail if the build has not ended this many
+        minutes after the box started. Default: no limit (a box that
+        has not started its job after 600 s, or after
+        $KIWI_BOXED_START_TIMEOUT s, is stopped either way)
     --container
         run the box's container image under podman instead of a
         virtual machine; the VM options have no effect then

@@ -16,9 +16,10 @@ adds the box to the user's box catalog.
 
 The build is keyed by a hash of the recipe (boxes/debian), the box side
 of the plugin and what is carried over from the host (mirror, CA
-certificates, pip settings): with nothing changed it only checks and
-returns. A rebuild replaces the box atomically: <output> is a symbolic
-link to a directory per recipe hash, switched in one rename.
+certificates, pip settings, without credentials): with nothing changed
+it only checks and returns. A rebuild replaces the box atomically:
+<output> is a symbolic link to a directory per recipe hash, switched in
+one rename.
 
 Runs as root. Uses no loop mounts: the disk is made with mkfs.ext4 -d.
 
@@ -26,7 +27,8 @@ The modules, one concern each:
 
 - recipe: recipe.toml, the box's file names, the recipe hash
 - apt_sources: the Debian mirror the host's apt sources name
-- host_settings: CA certificates, pip settings, proxies taken from the host
+- host_settings: CA certificates, pip settings, proxies taken from the
+  host, without credentials
 - root_tree: the root tree built in a chroot
 - mounts: the chroot's mounts and what killed builds left mounted
 - box_files, disk: the published files, the system disk among them

@@ -94,8 +94,10 @@ def install_catalog_entry(path: str, recipe: Recipe, output: str) -> None:
     os.makedirs(directory, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=directory)
     with os.fdopen(descriptor, 'w') as stream:
+        # on the open file: the directory is the user's, who may have
+        # put a link to any file in place of the name by now
+        os.fchmod(stream.fileno(), 0o644)
         yaml.safe_dump(merged, stream, sort_keys=False)
     load_catalog_file(temporary)
-    os.chmod(temporary, 0o644)
     os.replace(temporary, path)
     log.info("box '%s' is in the catalog %s", entry['name'], path)

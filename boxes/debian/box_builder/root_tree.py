@@ -6,7 +6,6 @@ the box agent and its services, then the files tree of boxes/debian.
 import glob
 import logging
 import os
-import shutil
 import subprocess
 from typing import Sequence
 
@@ -14,9 +13,11 @@ from kiwi_boxed_plugin.agent import (
     BOX_AGENT_DIR, BOX_AGENT_FILES, BOX_AGENT_UNIT, source_path,
 )
 
-from box_builder.files import read_file, write_file
+from box_builder.errors import BoxBuildError
+from box_builder.files import copy_file, first_file_holding, read_file, write_file
 from box_builder.host_settings import (
-    HOST_CA_DIR, host_ca_certificates, host_pip_conf, pip_settings_for_box, proxy_environment,
+    HOST_CA_DIR, box_pip_conf, host_ca_certificates, host_credentials, host_pip_conf,
+    pip_credentials, pip_settings, proxy_environment, without_credentials,
 )
 from box_builder.mounts import bind_mount, chroot_mounts
 from box_builder.programs import run
@@ -28,6 +29,10 @@ POLICY_RC = 'usr/sbin/policy-rc.d'
 UNSAFE_IO = 'etc/dpkg/dpkg.cfg.d/kiwi-box-build'
 # the directories the agent mounts the job's shares on
 SHARE_POINTS = ('description', 'bundle', 'result')
+# the apt sources debootstrap writes, naming the mirror; its log names
+# every URL it fetched
+APT_SOURCES = 'etc/apt/sources.list'
+BOOTSTRAP_LOG = 'var/log/bootstrap.log'
 
 log = logging.getLogger('build-box')
 
@@ -57,6 +62,8 @@ class RootTreeBuilder:
         self.mirror = mirror
         self.rootfs = rootfs
         self.deb_cache = deb_cache
+        # the chroot's programs get the host's settings whole, with
+        # their credentials: the environment is kept in no file
         self.environment = {
             'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
             'HOME': '/root', 'LANG': 'C.UTF-8', 'DEBIAN_FRONTEND': 'noninteractive',
@@ -85,10 +92,11 @@ class RootTreeBuilder:
             self.configure_services()
             self.clean_up_chroot()
         self.finish_files()
+        self.refuse_credentials()
 
     def bootstrap(self) -> None:
         box = self.recipe.data['box']
-        log.info('debootstrap %s from %s', box['suite'], self.mirror)
+        log.info('debootstrap %s from %s', box['suite'], without_credentials(self.mirror))
         run([
             'debootstrap', '--variant=minbase', f"--arch={box['debian_arch']}",
             f"--components={','.join(box['components'])}",
@@ -101,7 +109,7 @@ class RootTreeBuilder:
         The host's DNS, no services starting, fast dpkg, and the
         recipe's paths left out of every package
         """
-        shutil.copy('/etc/resolv.conf', self.path('etc/resolv.conf'))
+        copy_file('/etc/resolv.conf', self.path('etc/resolv.conf'))
         write_file(self.path(POLICY_RC), '#!/bin/sh\nexit 101\n', 0o755)
         write_file(self.path(UNSAFE_IO), 'force-unsafe-io\n')
         dpkg = self.recipe.data['dpkg']
@@ -141,23 +149,24 @@ class RootTreeBuilder:
     def carry_host_settings(self) -> None:
         """
         The host's CA certificates, pip settings and proxy variables,
-        so that pip and kiwi in the box reach what the host reaches
+        so that pip and kiwi in the box reach what the host reaches;
+        credentials only for the build's own pip, in its environment
         """
         for path in host_ca_certificates():
-            shutil.copy(path, self.path(HOST_CA_DIR))
+            copy_file(path, self.path(os.path.join(HOST_CA_DIR, os.path.basename(path))))
         self.chroot('update-ca-certificates')
-        write_file(
-            self.path('etc/pip.conf'),
-            pip_settings_for_box(
-                host_pip_conf(os.environ), os.environ,
-                lambda path: os.path.exists(self.path(path))
-            )
+        settings = pip_settings(
+            host_pip_conf(os.environ), os.environ, lambda path: os.path.exists(self.path(path))
         )
+        write_file(self.path('etc/pip.conf'), box_pip_conf(settings))
+        self.environment.update(pip_credentials(settings))
         proxies = proxy_environment(os.environ)
         if proxies:
-            with open(self.path('etc/environment'), 'a') as environment:
-                for name, value in proxies.items():
-                    environment.write(f'{name}={value}\n')
+            environment = self.path('etc/environment')
+            before = read_file(environment).decode() if os.path.exists(environment) else ''
+            write_file(environment, before + ''.join(
+                f'{name}={without_credentials(value)}\n' for name, value in proxies.items()
+            ))
 
     def install_kiwi(self) -> None:
         """
@@ -181,12 +190,16 @@ class RootTreeBuilder:
         agent_dir = self.path(BOX_AGENT_DIR)
         os.makedirs(agent_dir, exist_ok=True)
         for name in BOX_AGENT_FILES:
-            target = os.path.join(agent_dir, name)
-            shutil.copy(source_path(name), target)
+            content = read_file(source_path(name))
             # a file with an interpreter line is a program, the rest
             # are modules
-            os.chmod(target, 0o755 if read_file(target).startswith(b'#!') else 0o644)
-        shutil.copy(source_path(BOX_AGENT_UNIT), self.path('etc/systemd/system'))
+            write_file(
+                os.path.join(agent_dir, name), content,
+                0o755 if content.startswith(b'#!') else 0o644
+            )
+        copy_file(
+            source_path(BOX_AGENT_UNIT), self.path(f'etc/systemd/system/{BOX_AGENT_UNIT}')
+        )
         for directory in SHARE_POINTS:
             os.makedirs(self.path(directory), exist_ok=True)
 
@@ -197,8 +210,14 @@ class RootTreeBuilder:
 
     def clean_up_chroot(self) -> None:
         """
-        Remove what only the build needed
+        Remove what only the build needed: a mirror's credentials too
         """
+        sources = read_file(self.path(APT_SOURCES)).decode()
+        write_file(
+            self.path(APT_SOURCES), sources.replace(self.mirror, without_credentials(self.mirror))
+        )
+        if os.path.lexists(self.path(BOOTSTRAP_LOG)):
+            os.unlink(self.path(BOOTSTRAP_LOG))
         # apt's indexes are stale by the time the box runs
         for path in glob.glob(self.path('var/lib/apt/lists/*_*')) + glob.glob(
             self.path('var/cache/apt/*.bin')
@@ -212,8 +231,29 @@ class RootTreeBuilder:
         Copy root/ over the tree, last so that it wins (resolv.conf);
         empty the machine id so that every boot of the box gets its own
         """
-        run(['cp', '-a', '--', FILES_TREE + '/.', self.rootfs])
+        # a file of the tree replaces a link in its place, never
+        # writes through it
+        run(['cp', '-a', '--remove-destination', '--', FILES_TREE + '/.', self.rootfs])
         write_file(self.path('etc/machine-id'), '')
         write_file(
             self.path('etc/fstab'), '# the kernel command line mounts the root read-write\n'
         )
+
+    def refuse_credentials(self) -> None:
+        """
+        The last check before the tree becomes the box: no file holds
+        a credential of the host's settings (a program's log of the
+        URLs it fetched, say)
+
+        :raises BoxBuildError: naming the first file that does
+        """
+        credentials = host_credentials(self.mirror, os.environ)
+        if not credentials:
+            return
+        found = first_file_holding(self.rootfs, [secret.encode() for secret in credentials])
+        if found:
+            raise BoxBuildError(
+                f'/{os.path.relpath(found, self.rootfs)} of the box holds a credential of the '
+                f"host's pip, proxy or mirror settings, so the box is not published: build "
+                f'it without credentials in them'
+            )

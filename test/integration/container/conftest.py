@@ -4,19 +4,16 @@ configuration of the tests' own, the Debian box's container image in
 it, a catalog naming it, scratch space.
 """
 import os
-import subprocess
 from typing import Dict
 
 import pytest
 
-from harness.container_boxbuild import ContainerEnvironment
 from box_builder.apt_sources import host_mirror
 from box_builder.recipe import load_recipe
-from harness.debian_box import builder_argv
-from harness.paths import TEST_STORE
-from harness.podman import podman, write_storage_conf
+from harness import container_store
+from harness.container_boxbuild import ContainerEnvironment
 
-STORE = os.path.join(TEST_STORE, 'container')
+STORE = container_store.STORE
 
 
 @pytest.fixture(scope='session')
@@ -31,57 +28,21 @@ def suite_store() -> str:
 @pytest.fixture(scope='session')
 def podman_environment() -> Dict[str, str]:
     """
-    The environment that points podman at the tests' own storage and
-    configuration, never at the default store
-
-    runc and the reduced ulimits are what running a container needs
-    on these hosts (crun rejects their hybrid cgroups; root lacks
-    CAP_SYS_RESOURCE to raise ulimits to podman's defaults).
+    podman with the tests' own storage and configuration, see
+    harness.container_store
     """
     if os.geteuid() != 0:
         pytest.skip('the container tests run as root (privileged podman containers)')
-    storage = os.path.join(STORE, 'storage')
-    temp = os.path.join(STORE, 'tmp')
-    for path in (storage, temp):
-        os.makedirs(path, exist_ok=True)
-    storage_conf = write_storage_conf(
-        os.path.join(STORE, 'storage.conf'), f'{storage}/graph', f'{storage}/run'
-    )
-    containers_conf = os.path.join(STORE, 'containers.conf')
-    with open(containers_conf, 'w') as handle:
-        handle.write(
-            '[containers]\n'
-            'default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
-            '[engine]\n'
-            'runtime = "runc"\n'
-            f'tmp_dir = "{storage}/libpod-tmp"\n'
-            f'image_copy_tmp_dir = "{temp}"\n'
-        )
-    environment = dict(os.environ)
-    environment.update(
-        CONTAINERS_STORAGE_CONF=storage_conf, CONTAINERS_CONF=containers_conf, TMPDIR=temp
-    )
-    # containers of an earlier, killed test run would fail the checks
-    # that nothing is left behind
-    podman(environment, 'rm', '--all', '--force', '--time', '0')
-    return environment
+    return container_store.podman_environment()
 
 
 @pytest.fixture(scope='session')
 def box(podman_environment) -> ContainerEnvironment:
     """
-    The Debian box with its container image imported into the tests'
-    storage, in a catalog of the tests' own
-
-    build-box reuses its output when the recipe is unchanged and
-    imports the image only when the storage lacks this recipe's.
+    The Debian box's container image in the tests' storage, in a
+    catalog of the tests' own
     """
-    catalog = os.path.join(STORE, 'catalog.yml')
-    subprocess.run(
-        builder_argv('--catalog', catalog),
-        check=True, stdin=subprocess.DEVNULL, env=podman_environment
-    )
-    return ContainerEnvironment(podman_environment, catalog)
+    return container_store.container_box(podman_environment)
 
 
 @pytest.fixture(scope='session')

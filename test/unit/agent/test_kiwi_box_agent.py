@@ -29,7 +29,7 @@ class TestMountArgv:
             'mount', '-t', '9p', '-o', options, 'kiwibundle', '/bundle'
         ]
         assert mount_argv(job, description) == [
-            'mount', '-t', '9p', '-o', options + ',cache=loose',
+            'mount', '-t', '9p', '-o', options + ',cache=loose,ro',
             'kiwidescription', '/description'
         ]
         assert mount_argv(job, custom) == [
@@ -40,6 +40,9 @@ class TestMountArgv:
         job = BoxJob(kiwi_args=('system', 'build'), sharing_backend='virtiofs')
         assert mount_argv(job, job.shares[0]) == [
             'mount', '-t', 'virtiofs', 'kiwibundle', '/bundle'
+        ]
+        assert mount_argv(job, job.shares[1]) == [
+            'mount', '-t', 'virtiofs', '-o', 'ro', 'kiwidescription', '/description'
         ]
 
     def test_sshfs(self):
@@ -247,6 +250,44 @@ class TestMain:
         assert "must be 'system build'" in out[0]
         assert out[-1] == 'kiwi-box-agent: job finished with exit code 2'
         assert halts == halted
+
+    @pytest.fixture
+    def ran(self, monkeypatch):
+        """
+        The job the agent read and its end, instead of running it
+        """
+        seen = {}
+
+        class Ran:
+            def __init__(self, job, in_container, console):
+                seen['job'] = job
+
+            def execute(self):
+                return 1
+
+            def finish(self, code):
+                seen['finished'] = code
+        monkeypatch.setattr(agent, 'Agent', Ran)
+        return seen
+
+    @pytest.mark.parametrize('job, halted', [
+        ('kiwi="system build --add-package kiwi-no-halt --profile x"', [True]),
+        ('kiwi="system build --add-package=kiwi-no-halt"', [True]),
+        ('kiwi-no-halt kiwi="system build --add-package kiwi-no-halt"', []),
+    ])
+    def test_kiwi_no_halt_read_alike_for_halt_and_job(self, cmdline, ran, job, halted):
+        """
+        kiwi-no-halt inside kiwi's arguments (a package of that name) is
+        no flag: the job and the power-off read it alike, as the host
+        writes it and the box's getty condition reads it; a box told
+        otherwise kept running without a session, for good
+        """
+        directory, halts = cmdline
+        (directory / 'cmdline').write_text(BASE + 'sharing_backend=_9p_ ' + job)
+        assert agent.main() == 1
+        assert ran['finished'] == 1
+        assert halts == halted
+        assert ran['job'].no_halt == (halted == [])
 
 
 class TestConsole:

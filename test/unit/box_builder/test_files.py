@@ -5,7 +5,9 @@ import hashlib
 import os
 import stat
 
-from box_builder.files import file_sha256, read_file, sha256_line, write_file
+from box_builder.files import (
+    file_sha256, first_file_holding, read_file, sha256_line, write_file,
+)
 
 
 def test_write_file_makes_the_directory_and_sets_the_mode(tmp_path):
@@ -23,3 +25,19 @@ def test_sha256_of_a_file_larger_than_a_chunk(tmp_path):
 
 def test_sha256_line_as_sha256sum_writes_it():
     assert sha256_line('ab12', 'box.qcow2') == 'ab12  box.qcow2\n'
+
+
+class TestFirstFileHolding:
+    def test_a_needle_across_the_border_of_two_chunks(self, tmp_path):
+        (tmp_path / 'a').mkdir()
+        (tmp_path / 'a' / 'clean').write_bytes(b'x' * 100)
+        (tmp_path / 'a' / 'log').write_bytes(b'x' * (1024 * 1024 - 3) + b'SECRET')
+        assert first_file_holding(str(tmp_path), [b'OTHER', b'SECRET']) == \
+            str(tmp_path / 'a' / 'log')
+
+    def test_links_are_not_followed(self, tmp_path):
+        outside = tmp_path / 'outside'
+        outside.write_text('SECRET')
+        (tmp_path / 'tree').mkdir()
+        (tmp_path / 'tree' / 'link').symlink_to(outside)
+        assert first_file_holding(str(tmp_path / 'tree'), [b'SECRET']) is None

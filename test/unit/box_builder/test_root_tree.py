@@ -10,7 +10,9 @@ from kiwi_boxed_plugin.agent import BOX_AGENT_DIR, BOX_AGENT_FILES, BOX_AGENT_UN
 
 from box_builder import root_tree
 from box_builder.recipe import load_recipe
-from box_builder.root_tree import POLICY_RC, UNSAFE_IO, RootTreeBuilder, dpkg_filter
+from box_builder.root_tree import (
+    APT_SOURCES, POLICY_RC, UNSAFE_IO, RootTreeBuilder, dpkg_filter,
+)
 
 
 def mode_of(path):
@@ -64,7 +66,7 @@ class TestInstallAgent:
 
 class TestChrootPreparation:
     def test_build_only_files_come_and_go(self, builder, mocker):
-        mocker.patch.object(root_tree.shutil, 'copy')
+        mocker.patch.object(root_tree, 'copy_file')
         builder.prepare_chroot()
         assert mode_of(builder.path(POLICY_RC)) == 0o755
         assert os.path.isfile(builder.path(UNSAFE_IO))
@@ -72,7 +74,7 @@ class TestChrootPreparation:
             assert handle.readline() == 'path-exclude=/usr/share/doc/*\n'
         stale = [builder.path('var/lib/apt/lists/deb_dists_x'), builder.path('var/cache/apt/p.bin')]
         kept = builder.path('var/lib/apt/lists/lock')
-        for path in stale + [kept]:
+        for path in stale + [kept, builder.path(APT_SOURCES)]:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             open(path, 'w').close()
         builder.clean_up_chroot()
@@ -90,7 +92,7 @@ class TestBuild:
         for step in (
             'bootstrap', 'prepare_chroot', 'install_packages', 'carry_host_settings',
             'install_kiwi', 'install_agent', 'configure_services', 'clean_up_chroot',
-            'finish_files',
+            'finish_files', 'refuse_credentials',
         ):
             mocker.patch.object(
                 builder, step, side_effect=lambda name=step: steps.append(name)
@@ -99,7 +101,7 @@ class TestBuild:
         assert steps == [
             'bootstrap', 'mount', 'prepare_chroot', 'install_packages',
             'carry_host_settings', 'install_kiwi', 'install_agent', 'configure_services',
-            'clean_up_chroot', 'unmount', 'finish_files',
+            'clean_up_chroot', 'unmount', 'finish_files', 'refuse_credentials',
         ]
         assert os.path.isdir(os.path.join(builder.deb_cache, 'partial'))
 

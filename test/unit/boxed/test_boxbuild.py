@@ -1,11 +1,17 @@
 import os
+import signal
 
 import pytest
 
 from harness.command_line import command_args, global_args
 from kiwi_boxed_plugin.boxbuild import EXIT_INTERRUPTED, report, run_boxbuild
-from kiwi_boxed_plugin.console import RunOutcome
-from kiwi_boxed_plugin.exceptions import KiwiBoxBuildFailedError, KiwiBoxProtocolError
+from kiwi_boxed_plugin.console import NOT_STARTED, TIMED_OUT, RunOutcome, StopRequested
+from kiwi_boxed_plugin.exceptions import (
+    KiwiBoxBuildFailedError,
+    KiwiBoxProtocolError,
+    KiwiBoxRunError,
+    KiwiBoxTimeoutError,
+)
 from kiwi_boxed_plugin.result import BoxRun
 
 
@@ -59,9 +65,22 @@ class TestRunBoxbuild:
         assert leaving.value.code == EXIT_INTERRUPTED
         assert 'boxbuild interrupted' in caplog.text
 
+    @pytest.mark.parametrize('signum, code', [
+        (signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)
+    ])
+    def test_stop_signal_exits_as_a_shell_reports_it(
+        self, description, tmp_path, mocker, caplog, signum, code
+    ):
+        vm = mocker.patch('kiwi_boxed_plugin.vm.VmBoxBuild')
+        vm.prepare.return_value.run.side_effect = StopRequested(signum)
+        with pytest.raises(SystemExit) as leaving:
+            run_boxbuild(*call(description, str(tmp_path / 't')))
+        assert leaving.value.code == code
+        assert f'boxbuild interrupted ({signal.Signals(signum).name}): the box' in caplog.text
+
 
 class TestReport:
-    def box_run(self, target, code, box_exit=0):
+    def box_run(self, target, code, box_exit=0, limit=''):
         os.makedirs(target, exist_ok=True)
         started_at = os.stat(target).st_mtime - 1
         if code is not None:
@@ -69,7 +88,7 @@ class TestReport:
                 handle.write(f'{code}\n')
         with open(os.path.join(target, 'image.tar.xz'), 'w') as handle:
             handle.write('image')
-        return BoxRun(RunOutcome(box_exit, True, False), started_at, 'podman')
+        return BoxRun(RunOutcome(box_exit, True, False, limit), started_at, 'podman')
 
     def test_success_lists_the_new_files(self, request_of, caplog):
         request = request_of()
@@ -87,3 +106,40 @@ class TestReport:
         request = request_of()
         with pytest.raises(KiwiBoxBuildFailedError, match=reason):
             report(request, self.box_run(request.target_dir, code, box_exit))
+
+    def test_job_that_did_not_start(self, request_of, caplog):
+        """
+        A box that hung before its job: one line, the console's tail
+        """
+        request = request_of()
+        os.makedirs(request.target_dir)
+        console_log = os.path.join(request.target_dir, 'boxbuild.console.log')
+        with open(console_log, 'w') as handle:
+            handle.write('[ 1.0] Kernel panic - not syncing: VFS\n')
+        with pytest.raises(
+            KiwiBoxRunError,
+            match=f'the box did not start its job within 600 s and was stopped: see {console_log}'
+        ):
+            report(request, self.box_run(request.target_dir, None, -15, NOT_STARTED))
+        assert 'Kernel panic - not syncing' in caplog.text
+
+    def test_job_that_did_not_start_on_a_silent_box(self, request_of):
+        request = request_of()
+        with pytest.raises(KiwiBoxRunError, match=r'within 600 s \(its console stayed empty\)'):
+            report(request, self.box_run(request.target_dir, None, -15, NOT_STARTED))
+
+    def test_build_that_outlasted_box_timeout(self, request_of, caplog):
+        """
+        Even a result.code 0 does not count: the box did not end
+        """
+        request = request_of(**{'--box-timeout': '5'})
+        run = self.box_run(request.target_dir, 0, -15, TIMED_OUT)
+        with open(os.path.join(request.target_dir, 'result.log'), 'w') as handle:
+            handle.write('installing packages\n')
+        with pytest.raises(
+            KiwiBoxTimeoutError,
+            match='did not end within --box-timeout=5 minutes and the box was stopped: '
+            f'see {request.target_dir}/result.log'
+        ):
+            report(request, run)
+        assert 'installing packages' in caplog.text

@@ -1,6 +1,8 @@
+import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 import tarfile
 
@@ -9,15 +11,18 @@ import pytest
 from kiwi_boxed_plugin.cache import (
     BoxCache,
     box_state,
+    check_plain_http,
     file_state,
     needs_download,
     pick_boot_members,
 )
 from kiwi_boxed_plugin.catalog import Box, BoxArch
+from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxCacheError,
     KiwiBoxChecksumError,
     KiwiBoxDownloadError,
+    KiwiBoxInsecureSourceError,
     KiwiBoxKernelError,
 )
 
@@ -458,3 +463,56 @@ class TestUse:
             pass
         assert not os.path.exists(old)
         assert not [name for name in os.listdir(box_dir) if name.endswith('.part')]
+
+
+def http_box(source='http://boxes.example/images', allow_http=False, origin='/my/catalog.yml'):
+    box, arch = make_box()
+    arch = dataclasses.replace(arch, source=source, allow_http=allow_http)
+    return dataclasses.replace(box, arches=(arch,), origin=origin), arch
+
+
+class TestPlainHttp:
+    @pytest.mark.parametrize('base', [
+        BASE, 'file:///srv/boxes/', 'HTTPS://boxes.example/images/'
+    ])
+    def test_safe_sources_pass_quietly(self, base, caplog):
+        box, arch = http_box()
+        with caplog.at_level(logging.WARNING, logger='kiwi'):
+            check_plain_http(box, arch, base)
+        assert caplog.records == []
+
+    def test_refused_without_opt_in(self):
+        box, arch = http_box()
+        with pytest.raises(KiwiBoxInsecureSourceError, match=(
+            "^box 'mybox' .x86_64.: http://boxes.example/images/ is plain http, where anyone "
+            "on the way could swap the box and its checksums: use an https source, or allow "
+            "it with 'allow_http: true' in the box's entry of /my/catalog.yml$"
+        )):
+            check_plain_http(box, arch, 'http://boxes.example/images/')
+
+    def test_obs_source_on_a_plain_http_server(self):
+        box, arch = http_box(
+            source='obs://Some:Project/images', origin=Defaults.get_packaged_catalog()
+        )
+        with pytest.raises(KiwiBoxInsecureSourceError, match=(
+            "use an https 'obs: download_url' in kiwi's config, or allow it with "
+            "'allow_http: true' in the box's entry of a user catalog$"
+        )):
+            check_plain_http(box, arch, 'http://mirror.example/Some:/Project/images/')
+
+    def test_opt_in_warns_in_one_line(self, caplog):
+        box, arch = http_box(allow_http=True)
+        with caplog.at_level(logging.WARNING, logger='kiwi'):
+            check_plain_http(box, arch, 'http://boxes.example/images/')
+        assert [record.message for record in caplog.records] == [
+            "box 'mybox' (x86_64): fetching over plain http from "
+            'http://boxes.example/images/, as /my/catalog.yml allows'
+        ]
+
+    def test_refused_before_anything_is_fetched(self, cache, fetcher):
+        box, arch = http_box()
+        with pytest.raises(KiwiBoxInsecureSourceError):
+            with cache.use(box, arch):
+                pass
+        assert (fetcher.small, fetcher.downloads) == ([], [])
+        assert cache.state(box, arch) == 'absent'

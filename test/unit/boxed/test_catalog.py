@@ -189,13 +189,75 @@ def test_parse_memory_mb_rejects(value):
     ([box_entry(arch=[arch_entry(boxfiles=['a.qcow2', 'b.qcow2', 'k.tar.xz'])])],
      'needs exactly one system disk'),
     ([box_entry(arch=[arch_entry(boxfiles=['a.qcow2'])])], 'needs exactly one kernel tarball'),
-    ([box_entry(arch=[arch_entry(boxfiles=['a.qcow2', 'a.qcow2', 'k.tar.xz'])])],
-     'lists a file twice'),
+    ([box_entry(arch=[arch_entry(boxfiles=['a.qcow2', 'k.tar.xz', 'x.img', 'x.img'])])],
+     r"'arch\[x86_64\]' names the file x.img twice in the box"),
     ([box_entry(arch=[arch_entry(source='relative/dir')])],
      r"'arch\[x86_64\].source' must be obs://"),
     ([box_entry(arch=[arch_entry(source=None)])], r"'arch\[x86_64\].source' must be obs://"),
     ([box_entry(arch=[arch_entry(boxfiles=[], container='')])],
      r"'arch\[x86_64\]' needs 'boxfiles' with a 'source', or a 'container'"),
+    # what a hostile or mistaken catalog could do with each field
+    ([box_entry(arch=[arch_entry(container='--volume=/:/host')])],
+     r"'arch\[x86_64\].container' must be a full image reference .* not '--volume=/:/host'"),
+    ([box_entry(arch=[arch_entry(container='-q')])], 'must be a full image reference'),
+    ([box_entry(arch=[arch_entry(container='ubuntu:latest')])], 'must be a full image reference'),
+    ([box_entry(arch=[arch_entry(container='registry.example/My/Box')])],
+     'must be a full image reference'),
+    ([box_entry(arch=[arch_entry(container='registry.example/box:tag;reboot')])],
+     'must be a full image reference'),
+    ([box_entry(arch=[arch_entry(container='-registry.example/box')])],
+     'must be a full image reference'),
+    ([box_entry(arch=[arch_entry(cmdline=['kiwi="system', 'build"'])])],
+     r"'arch\[x86_64\].cmdline' must hold kernel arguments NAME or NAME=VALUE of printable "
+     r"ASCII without '\"': 'kiwi=\"system'$"),
+    ([box_entry(arch=[arch_entry(cmdline=['quiet"'])])], 'without \'"\''),
+    ([box_entry(arch=[arch_entry(cmdline=['--'])])], 'must hold kernel arguments'),
+    ([box_entry(arch=[arch_entry(cmdline=['root=/dev/vda1\x00'])])],
+     'must hold kernel arguments'),
+    ([box_entry(arch=[arch_entry(cmdline=['lang=Ü'])])], 'must hold kernel arguments'),
+    ([box_entry(arch=[arch_entry(cmdline=['kiwi-no-halt'])])],
+     r"'arch\[x86_64\].cmdline' must not set 'kiwi-no-halt': the job sets that word"),
+    ([box_entry(arch=[arch_entry(cmdline=['ssh_key=_AAAAC3Nza_'])])], 'must not set'),
+    ([box_entry(arch=[arch_entry(cmdline=['custom_mount=_/srv_'])])], 'must not set'),
+    ([box_entry(arch=[arch_entry(cmdline=['host_kiwibundle=_u@10.0.2.2:/_'])])],
+     'must not set'),
+    ([box_entry(arch=[arch_entry(cmdline=['kiwi=x'])])], 'must not set'),
+    ([box_entry(processors=True)], "field 'processors' must be a positive whole number"),
+    ([box_entry(processors=4096)], "field 'processors' .* of at most 1024"),
+    ([box_entry(processors=2.0)], "field 'processors' must be a positive"),
+    ([box_entry(mem_mb=8096)], "field 'mem_mb' must be a memory size .* at most 1024G"),
+    ([box_entry(mem_mb=True)], "field 'mem_mb' must be a memory size"),
+    ([box_entry(mem_mb='٣G')], "field 'mem_mb' must be a memory size"),
+    ([box_entry(console='hvc0 quiet')], "field 'console' must be a tty name"),
+    ([box_entry(console='ttyé')], "field 'console' must be a tty name"),
+    ([box_entry(console='a' * 33)], "field 'console' must be a tty name"),
+    ([box_entry(console=['hvc0'])], "field 'console' must be a tty name"),
+    ([box_entry(name='a' * 65)], "box entry 1 needs a 'name' of up to 64"),
+    ([box_entry(name='box\nname')], "box entry 1 needs a 'name'"),
+    ([box_entry(name='..')], "box entry 1 needs a 'name'"),
+    ([box_entry(arch=[arch_entry(name=['x86_64'])])], "field 'arch' needs entries named"),
+    ([box_entry(arch=[arch_entry(boxfiles=['..', 'a.qcow2', 'k.tar.xz'])])],
+     'must be plain file names'),
+    ([box_entry(arch=[arch_entry(boxfiles=['a\x00.qcow2', 'k.tar.xz'])])],
+     'must be plain file names'),
+    ([box_entry(arch=[arch_entry(boxfiles=['a?x=.qcow2', 'k.tar.xz'])])],
+     'must be plain file names'),
+    ([box_entry(arch=[arch_entry(packages_file='..')])], 'must be plain file names'),
+    ([box_entry(arch=[arch_entry(packages_file='My-Box.x86_64-System.qcow2')])],
+     r"'arch\[x86_64\]' names the file My-Box.x86_64-System.qcow2 twice in the box"),
+    ([box_entry(arch=[arch_entry(packages_file='kernel.x86_64')])],
+     'names the file kernel.x86_64 twice'),
+    ([box_entry(arch=[arch_entry(), arch_entry(name='aarch64')])],
+     r"'arch\[aarch64\]' names the file My-Box.x86_64-Kernel.tar.xz twice"),
+    ([box_entry(arch=[arch_entry(source='/srv/boxes\n/x')])],
+     r"'arch\[x86_64\].source' must not contain control characters"),
+    ([box_entry(arch=[arch_entry(source='https://boxes.example/my boxes')])],
+     'must be a URL of printable ASCII'),
+    ([box_entry(arch=[arch_entry(source='https://boxes.example:http/dir')])],
+     'is a https URL with an invalid port'),
+    ([box_entry(arch=[arch_entry(source='javascript:alert(1)')])], 'must be obs://'),
+    ([box_entry(arch=[arch_entry(allow_http='yes')])],
+     r"'arch\[x86_64\].allow_http' must be a bool"),
 ])
 def test_validation_names_file_box_and_field(tmp_path, boxes, message):
     path = tmp_path / 'catalog.yml'
@@ -238,3 +300,65 @@ class TestObsDownloadUrl:
         runtime.return_value.get_obs_download_server_url.return_value = \
             'http://mirror.example/repositories'
         assert Defaults.get_obs_download_url() == 'http://mirror.example/repositories'
+
+
+@pytest.mark.parametrize('reference', [
+    'registry.opensuse.org/virtualization/appliances/selfcontained/tumbleweed/images/'
+    'tumbleweed:latest',
+    'localhost/kiwi-boxes/debian:latest',
+    'localhost:5000/boxes/my_box__x-1.2:v1.0-rc_1',
+    'registry.example:8443/box',
+    'Registry.Example/box@sha256:' + 'a' * 64,
+    'registry.example/box:1@sha256:' + '0' * 64,
+])
+def test_image_references_accepted(tmp_path, reference):
+    path = write_catalog(tmp_path, [box_entry(arch=[arch_entry(container=reference)])])
+    assert load_catalog_file(path)[0].arch('x86_64').container == reference
+
+
+def test_kernel_arguments_accepted(tmp_path):
+    cmdline = [
+        'root=/dev/vda1', 'rw', 'panic=-1', 'console=ttyS0,115200n8', 'rd.plymouth=0',
+        '8250.nr_uarts=1', "systemd.setenv=A='b'", 'hostname_suffix=x'
+    ]
+    path = write_catalog(tmp_path, [box_entry(arch=[arch_entry(cmdline=cmdline)])])
+    assert load_catalog_file(path)[0].arch('x86_64').cmdline == tuple(cmdline)
+
+
+def test_allow_http_is_read_and_off_by_default(tmp_path):
+    path = write_catalog(tmp_path, [
+        box_entry(name='plain', arch=[
+            arch_entry(source='http://boxes.example/d', allow_http=True)
+        ]),
+        box_entry(name='safe'),
+    ])
+    boxes = {box.name: box.arch('x86_64').allow_http for box in load_catalog_file(path)}
+    assert boxes == {'plain': True, 'safe': False}
+
+
+def test_arches_of_a_box_share_its_cache_directory(tmp_path):
+    arches = [arch_entry(), arch_entry(
+        name='aarch64', packages_file='My-Box.aarch64-System.json',
+        boxfiles=['My-Box.aarch64-Kernel.tar.xz', 'My-Box.aarch64-System.qcow2'])
+    ]
+    box = load_catalog_file(write_catalog(tmp_path, [box_entry(arch=arches)]))[0]
+    assert box.arch('aarch64').cache_names == (
+        'My-Box.aarch64-Kernel.tar.xz', 'My-Box.aarch64-System.qcow2',
+        'My-Box.aarch64-System.json', 'kernel.aarch64', 'initrd.aarch64'
+    )
+    container_only = load_catalog_file(write_catalog(
+        tmp_path, [box_entry(arch=[arch_entry(boxfiles=[], source=None)])], 'c.yml'
+    ))[0]
+    assert container_only.arch('x86_64').cache_names == ()
+
+
+def test_hostile_packaged_catalog_copy_is_refused_whole(tmp_path):
+    # one bad entry spoils the catalog: no box of it is half trusted
+    packaged = yaml.safe_load(open(Defaults.get_packaged_catalog()))
+    packaged['box'][1]['arch'][0]['container'] = '--privileged'
+    path = tmp_path / 'catalog.yml'
+    path.write_text(yaml.safe_dump(packaged))
+    with pytest.raises(KiwiBoxCatalogError, match=(
+        f"box catalog {path}: box 'leap', field 'arch.x86_64..container'"
+    )):
+        BoxCatalog(user_candidates=[str(path)])

@@ -1,14 +1,37 @@
+import errno
 import io
 import os
 import signal
 import sys
+import textwrap
+import time
 
 import pytest
 
-from kiwi_boxed_plugin.console import ConsoleStream, interrupt_once, run_console
+from harness.orphans import gone_within, orphan_of_killed_parent
+from kiwi_boxed_plugin.console import (
+    NOT_STARTED,
+    SILENT,
+    TIMED_OUT,
+    ConsoleStream,
+    Limits,
+    StopRequested,
+    interrupt_once,
+    limits_due,
+    run_console,
+)
 from kiwi_boxed_plugin.exceptions import KiwiBoxRunError
 
 MARKER = b'kiwi-box-agent: job started'
+
+# boxbuild with a box process, whose pid it prints
+STAND_IN_BOXBUILD = textwrap.dedent('''
+    import sys, time
+    from kiwi_boxed_plugin.console import box_process
+    with box_process([sys.executable, '-c', 'import time; time.sleep(60)'], False) as box:
+        print(box.pid, flush=True)
+        time.sleep(60)
+''')
 
 
 def fake_qemu(script: str):
@@ -42,9 +65,13 @@ class TestConsoleStream:
         stream.feed(MARKER[10:])
         assert not stream.job_started
 
-    def test_terminal_gone_keeps_logging(self, mocker):
+    @pytest.mark.parametrize('gone', [BrokenPipeError, OSError(errno.EIO, 'hung up')])
+    def test_terminal_gone_keeps_logging(self, mocker, gone):
+        """
+        A closed pipe, or a terminal that hung up (SIGHUP's EIO)
+        """
         terminal = mocker.Mock()
-        terminal.write.side_effect = BrokenPipeError
+        terminal.write.side_effect = gone
         log = io.BytesIO()
         stream = ConsoleStream(log, terminal)
         stream.feed(b'one\n')
@@ -75,7 +102,7 @@ class TestRunConsole:
     def test_silent_box_is_stopped(self, tmp_path):
         outcome = run_console(
             fake_qemu('import time; time.sleep(60)'), str(tmp_path / 'log'), False,
-            silence_seconds=0.3
+            Limits(silence=0.3)
         )
         assert outcome.stalled and not outcome.job_started
         assert outcome.exit_code == -signal.SIGTERM
@@ -83,8 +110,68 @@ class TestRunConsole:
     def test_talking_box_is_not_stopped(self, tmp_path):
         outcome = run_console(fake_qemu(
             'import time; print("up", flush=True); time.sleep(0.6); print("done")'
-        ), str(tmp_path / 'log'), False, silence_seconds=0.3)
+        ), str(tmp_path / 'log'), False, Limits(silence=0.3))
         assert not outcome.stalled and outcome.exit_code == 0
+
+    @pytest.mark.parametrize('plant', [os.symlink, os.link])
+    def test_planted_link_is_not_written_through(self, tmp_path, plant):
+        """
+        A build left the console log's name as a link to a file of the
+        host: the log becomes a file of its own, the linked file stays
+        """
+        sentinel = tmp_path / 'sentinel'
+        sentinel.write_text('precious')
+        log = tmp_path / 'boxbuild.console.log'
+        plant(sentinel, log)
+        run_console(fake_qemu('print("booting")'), str(log), False)
+        assert sentinel.read_text() == 'precious'
+        assert not log.is_symlink() and log.read_text() == 'booting\n'
+
+    def test_job_that_does_not_start_is_stopped(self, tmp_path):
+        """
+        A box that talks but never starts its job: stopped at the start
+        limit, which the run reports
+        """
+        began = time.monotonic()
+        outcome = run_console(fake_qemu(
+            'import time\nwhile True: print("still booting", flush=True); time.sleep(0.1)'
+        ), str(tmp_path / 'log'), False, Limits(silence=30, start=0.5))
+        assert outcome.limit == NOT_STARTED
+        assert not outcome.stalled and not outcome.job_started
+        assert outcome.exit_code == -signal.SIGTERM
+        assert time.monotonic() - began < 5
+
+    def test_started_job_is_not_stopped_at_the_start_limit(self, tmp_path):
+        outcome = run_console(fake_qemu(
+            'import time; print("kiwi-box-agent: job started", flush=True); time.sleep(1)'
+        ), str(tmp_path / 'log'), False, Limits(start=0.3))
+        assert outcome.limit == '' and outcome.job_started and outcome.exit_code == 0
+
+    def test_started_file_tells_that_the_job_started(self, tmp_path):
+        """
+        A box without our agent prints no line, but writes result.code
+        before kiwi runs
+        """
+        code = tmp_path / 'result.code'
+        outcome = run_console(fake_qemu(
+            f'import time; time.sleep(0.2); open({str(code)!r}, "w").write("1"); '
+            'time.sleep(1.5)'
+        ), str(tmp_path / 'log'), False, Limits(start=0.8, started_file=str(code)))
+        assert outcome.limit == '' and outcome.job_started and outcome.exit_code == 0
+
+    def test_deadline_stops_a_busy_box(self, tmp_path):
+        outcome = run_console(fake_qemu(
+            'print("kiwi-box-agent: job started", flush=True)\n'
+            'while True: print("building", flush=True)'
+        ), str(tmp_path / 'log'), False, Limits(start=60, deadline=time.monotonic() + 0.5))
+        assert outcome.limit == TIMED_OUT and outcome.job_started and not outcome.stalled
+
+    def test_box_ends_with_boxbuild_killed(self, tmp_path):
+        """
+        boxbuild killed by SIGKILL runs no cleanup: the box process
+        ends all the same, by the parent death signal
+        """
+        assert gone_within(orphan_of_killed_parent(STAND_IN_BOXBUILD), 5)
 
     def test_missing_program(self, tmp_path):
         with pytest.raises(KiwiBoxRunError, match='cannot start'):
@@ -105,6 +192,21 @@ class TestRunConsole:
             os.kill(pid, 0)
 
 
+class TestLimitsDue:
+    def test_none_by_default(self):
+        assert limits_due(Limits(), 100.0, False, False) == {}
+
+    def test_each_until_its_condition(self):
+        limits = Limits(silence=10, start=60, deadline=500.0)
+        assert limits_due(limits, 100.0, False, False) == {
+            SILENT: 110.0, NOT_STARTED: 160.0, TIMED_OUT: 500.0
+        }
+        assert limits_due(limits, 100.0, True, False) == {
+            NOT_STARTED: 160.0, TIMED_OUT: 500.0
+        }
+        assert limits_due(limits, 100.0, True, True) == {TIMED_OUT: 500.0}
+
+
 class TestInterruptOnce:
     def test_first_signal_raises_repeats_ignored(self):
         before = signal.getsignal(signal.SIGINT)
@@ -117,3 +219,17 @@ class TestInterruptOnce:
                     os.kill(os.getpid(), signal.SIGINT)
                     os.kill(os.getpid(), signal.SIGTERM)
         assert signal.getsignal(signal.SIGINT) is before
+
+    @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+    def test_each_stop_signal_names_itself(self, signum):
+        before = signal.getsignal(signal.SIGHUP)
+        with pytest.raises(StopRequested) as stopped:
+            with interrupt_once():
+                try:
+                    os.kill(os.getpid(), signum)
+                finally:
+                    for repeat in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                        os.kill(os.getpid(), repeat)
+        assert stopped.value.signum == signum
+        assert isinstance(stopped.value, KeyboardInterrupt)
+        assert signal.getsignal(signal.SIGHUP) is before

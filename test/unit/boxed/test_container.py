@@ -1,10 +1,13 @@
 import csv
+import json
 import os
 import subprocess
+import time
 from dataclasses import replace
 
 import pytest
 
+import kiwi_boxed_plugin.container
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import ProtocolError, parse_job
 from kiwi_boxed_plugin.catalog import Box
 from kiwi_boxed_plugin.container import (
@@ -21,6 +24,7 @@ from kiwi_boxed_plugin.container import (
     container_mounts,
     container_name,
     create_argv,
+    gone_runs_containers,
     ignored_vm_options,
     image_action,
     interrupt_argv,
@@ -31,16 +35,22 @@ from kiwi_boxed_plugin.container import (
     shared_kiwi_cache,
     wait_args,
 )
-from kiwi_boxed_plugin.console import RunOutcome
+from kiwi_boxed_plugin.console import NOT_STARTED, TIMED_OUT, Limits, RunOutcome
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxContainerError,
     KiwiBoxContainerImageError,
     KiwiBoxContainerRootError,
 )
+from kiwi_boxed_plugin.leftovers import maker_of
 from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
+from kiwi_plugin_support.lifetime import run_identity
 
 IMAGE = 'localhost/kiwi-boxes/debian:latest'
 PODMAN = ['/usr/bin/podman']
+# the podman call that lists the box containers for the sweep
+SWEEP_LISTING = [
+    'ps', '--all', '--filter', 'label=org.kiwi.boxbuild.run', '--format', 'json'
+]
 
 
 def done(code=0, stdout=b'', stderr=b''):
@@ -201,16 +211,16 @@ class TestMountsAndCalls:
         mounts = [ContainerMount('/d,x', '/description', True)]
         argv = create_argv(PODMAN, 'kiwi-boxbuild-1', IMAGE, mounts, keep_running=False)
         assert argv[:4] == PODMAN + ['create', '--name', 'kiwi-boxbuild-1']
-        for option in (['--privileged'], ['--network', 'host'], ['--pull', 'never']):
+        for option in (['--privileged'], ['--network', 'bridge'], ['--pull', 'never']):
             assert any(argv[i:i + len(option)] == option for i in range(len(argv)))
         assert argv[argv.index('--mount') + 1] == \
             'type=bind,"source=/d,x",destination=/description,ro'
-        assert argv[-3:] == [IMAGE] + list(AGENT_COMMAND)
+        assert argv[-4:] == ['--', IMAGE] + list(AGENT_COMMAND)
         assert '--tty' not in argv and '-t' not in argv
 
     def test_create_keeper(self):
         argv = create_argv(PODMAN, 'n', IMAGE, [], keep_running=True)
-        assert argv[-5:] == ['--stop-signal', 'SIGKILL', IMAGE] + list(KEEPER_COMMAND)
+        assert argv[-6:] == ['--stop-signal', 'SIGKILL', '--', IMAGE] + list(KEEPER_COMMAND)
 
     def test_job_is_the_container(self):
         assert job_argv(PODMAN, 'n', keep_running=False) == PODMAN + [
@@ -225,8 +235,9 @@ class TestMountsAndCalls:
 
     def test_interrupt_and_remove(self):
         assert interrupt_argv(PODMAN, 'n') == PODMAN + ['exec', 'n', 'kill', '-INT', '-1']
+        # the container had its grace before: kill what still runs
         assert remove_argv(PODMAN, 'n') == PODMAN + [
-            'rm', '--force', '--ignore', '--time', '5', 'n'
+            'rm', '--force', '--ignore', '--time', '0', 'n'
         ]
 
     def test_wait_ends_for_a_container_never_started(self):
@@ -239,6 +250,57 @@ class TestMountsAndCalls:
         names = {container_name() for _ in range(100)}
         assert len(names) == 100
         assert all(name.startswith('kiwi-boxbuild-') and name.isascii() for name in names)
+
+    def test_name_and_label_carry_the_run(self):
+        """
+        A later run can tell that the maker of a container is gone
+        """
+        assert maker_of(container_name()) == run_identity()
+        argv = create_argv(PODMAN, 'n', IMAGE, [], keep_running=False)
+        label = argv[argv.index('--label') + 1]
+        assert label == f'org.kiwi.boxbuild.run={run_identity()}'
+
+
+def listing(*containers):
+    return json.dumps([
+        {'Names': [name], 'Labels': labels} for name, labels in containers
+    ]).encode()
+
+
+# the identity of a run that is gone: no process has that pid
+GONE_RUN = '999999999.12345'
+
+
+class TestSweep:
+    def test_only_containers_of_gone_runs(self):
+        assert gone_runs_containers(listing(
+            ('mine', {'org.kiwi.boxbuild.run': run_identity()}),
+            ('killed', {'org.kiwi.boxbuild.run': GONE_RUN}),
+            ('unlabelled', None),
+            ('odd label', {'org.kiwi.boxbuild.run': 'x'}),
+        ).decode()) == ['killed']
+
+    def test_nothing_listed(self):
+        assert gone_runs_containers('') == []
+
+    def test_removes_what_is_left(self, mocker, caplog):
+        run = mocker.patch('subprocess.run', side_effect=[
+            done(0, stdout=listing(
+                ('killed', {'org.kiwi.boxbuild.run': GONE_RUN}),
+                ('mine', {'org.kiwi.boxbuild.run': run_identity()}),
+            )), done(0)
+        ])
+        Podman(PODMAN).sweep_containers()
+        assert [call[0][0] for call in run.call_args_list] == [
+            PODMAN + SWEEP_LISTING, remove_argv(PODMAN, 'killed')
+        ]
+        assert 'removing box container killed, left by a boxbuild that was killed' \
+            in caplog.text
+
+    def test_listing_refused(self, mocker):
+        run = mocker.patch('subprocess.run', return_value=done(125, stderr=b'no storage'))
+        Podman(PODMAN).sweep_containers()
+        assert run.call_count == 1
 
 
 class TestJobFile:
@@ -335,7 +397,8 @@ class TestEnsureImage:
     def test_pulled(self, mocker, caplog):
         run = mocker.patch('subprocess.run', side_effect=[done(1), done(0)])
         Podman(PODMAN).ensure_image(self.REMOTE, update_check=False)
-        assert self.calls(run) == [['image', 'exists'], ['pull', self.REMOTE]]
+        assert self.calls(run) == [['image', 'exists'], ['pull', '--']]
+        assert run.call_args[0][0][-1] == self.REMOTE
         assert f'box container image {self.REMOTE}: pulling' in caplog.text
 
     def test_pull_fails_without_local_image(self, mocker):
@@ -398,7 +461,7 @@ class TestContainerLifetime:
         with pytest.raises(KeyboardInterrupt):
             with Podman(PODMAN).container(PODMAN + ['create'], 'n'):
                 raise KeyboardInterrupt
-        assert 'did not stop within 30 s' in caplog.text
+        assert 'did not stop within 5 s' in caplog.text
         assert calls.call_args[0][0] == remove_argv(PODMAN, 'n')
 
     def test_remove_failure_is_reported(self, mocker, caplog):
@@ -458,8 +521,9 @@ class TestRun:
         return podman
 
     def agent(self, mocker, code, seen):
-        def run_console(argv, console_log, interactive):
+        def run_console(argv, console_log, interactive, limits):
             seen['job'] = argv
+            seen['limits'] = limits
             target = os.path.dirname(console_log)
             with open(console_log, 'w') as log:
                 log.write('kiwi-box-agent: job started\n')
@@ -495,7 +559,12 @@ class TestRun:
         assert seen['job'][1:3] == ['start', '--attach']
         assert seen['cmdline'] == 'kiwi-no-halt kiwi="system build"\n'
         podman.ensure_image.assert_called_once_with(IMAGE, True)
-        podman.run.assert_called_once_with(remove_argv([], seen['create'][3]))
+        assert [call[0][0] for call in podman.run.call_args_list] == [
+            SWEEP_LISTING, remove_argv([], seen['create'][3])
+        ]
+        assert seen['limits'] == Limits(
+            start=600, started_file=os.path.join(request.target_dir, 'result.code')
+        )
 
     def test_stale_result_code_removed(self, box, box_arch, request_of, podman, mocker):
         request = request_of()
@@ -523,6 +592,28 @@ class TestRun:
             in seen['cmdline']
         assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.files'))
 
+    @pytest.mark.parametrize('limit', [NOT_STARTED, TIMED_OUT])
+    def test_box_at_a_limit_is_stopped(self, box, box_arch, request_of, podman, mocker, limit):
+        """
+        The console runner stopped what ran the console; the container
+        itself gets kiwi's grace, then it is removed
+        """
+        mocker.patch(
+            'kiwi_boxed_plugin.container.run_console',
+            return_value=RunOutcome(-15, True, False, limit)
+        )
+        mocker.patch('subprocess.run', return_value=done(0))
+        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
+        stop = mocker.patch.object(podman, 'stop_container')
+        request = request_of(**{'--box-timeout': '5'})
+        box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=True).run()
+        assert box_run.outcome.limit == limit
+        stop.assert_called_once()
+        runs = [call[0][0] for call in podman.run.call_args_list]
+        assert runs[-1][:2] == ['rm', '--force']
+        limits = kiwi_boxed_plugin.container.run_console.call_args[0][3]
+        assert 0 < limits.deadline - time.monotonic() <= 5 * 60
+
     def test_debug_shell(self, box, box_arch, request_of, podman, mocker):
         seen = {}
         self.agent(mocker, 0, seen)
@@ -533,7 +624,7 @@ class TestRun:
         assert seen['create'][-3:-1] == list(KEEPER_COMMAND)
         assert seen['job'][1] == 'exec'
         runs = [call[0][0] for call in podman.run.call_args_list]
-        assert runs == [['start', name], remove_argv([], name)]
+        assert runs == [SWEEP_LISTING, ['start', name], remove_argv([], name)]
         shell = [call[0][0] for call in subprocess.run.call_args_list][-1]
         assert shell[:4] == PODMAN + ['exec', '--interactive', '--tty']
         assert shell[-3:] == [name, '/bin/bash', '--login']

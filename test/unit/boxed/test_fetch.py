@@ -11,12 +11,14 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxChecksumError,
     KiwiBoxDiskFullError,
     KiwiBoxDownloadError,
+    KiwiBoxRedirectError,
 )
 from kiwi_boxed_plugin.fetch import (
     Fetcher,
     connection_reason,
     content_range_start,
     parse_sha256_file,
+    redirect_problem,
     retry_delays,
     status_problem,
 )
@@ -403,3 +405,113 @@ def test_system_ca_bundle(mocker, session, present, bundle):
     session.get.return_value = FakeResponse(200, b'x')
     Fetcher().read_small(URL)
     assert session.verify == (bundle or True)
+
+
+MIRROR = 'https://mirror.example/pub/Box.qcow2'
+
+
+def moved(location, status=302):
+    return FakeResponse(status, headers={'Location': location}, reason='Found')
+
+
+def asked(session):
+    return [call.args[0] for call in session.get.call_args_list]
+
+
+@pytest.mark.parametrize('current,target,same_host,problem', [
+    (URL, MIRROR, False, None),
+    ('http://boxes.example/B', 'http://mirror.example/B', False, None),
+    ('http://boxes.example/B', 'https://mirror.example/B', False, None),
+    (URL, 'https://BOXES.example/other/B.sha256', True, None),
+    (URL, 'https://boxes.example:443/B.sha256', True, None),
+    ('http://boxes.example/B', 'https://boxes.example/B', True, None),
+    (URL, 'http://boxes.example/images/Box.qcow2', False,
+     f'{URL} redirects to plain http (http://boxes.example/images/Box.qcow2), where anyone '
+     'on the way could swap the file: refused; check the box source'),
+    (URL, MIRROR, True,
+     f'{URL} redirects to another host (mirror.example): the checksums that vouch for a '
+     'box are only taken from its source; check the box source'),
+    (URL, 'https://boxes.example:8443/B.sha256', True, 'another host'),
+    ('http://boxes.example:8080/B', 'https://boxes.example/B', True, 'another host'),
+    (URL, 'file:///etc/passwd', False, 'which is no http(s) URL'),
+    (URL, 'ftp://boxes.example/B', False, 'which is no http(s) URL'),
+    (URL, 'https:///B', False, 'which is no http(s) URL'),
+    (URL, 'https://mirror.example:99999/B', False, 'which is no http(s) URL'),
+    (URL, 'https://boxes.example:x/B.sha256', True, 'which is no http(s) URL'),
+])
+def test_redirect_problem(current, target, same_host, problem):
+    found = redirect_problem(current, current, target, same_host)
+    if problem is None:
+        assert found is None
+    else:
+        assert problem in found
+
+
+def test_checksum_may_not_leave_the_source_host_in_two_hops():
+    hop = 'https://boxes.example/moved/Box.qcow2.sha256'
+    assert redirect_problem(URL, hop, 'https://mirror.example/B.sha256', True) == (
+        f'{URL} redirects to another host (mirror.example): the checksums that vouch for a '
+        'box are only taken from its source; check the box source'
+    )
+
+
+class TestRedirects:
+    def test_box_file_from_a_mirror(self, session, tmp_path):
+        session.get.side_effect = [moved(MIRROR), FakeResponse(200, DATA)]
+        partial = tmp_path / 'box.part'
+        Fetcher(retries=0).download(URL, str(partial), DIGEST, 'Box.qcow2')
+        assert partial.read_bytes() == DATA
+        assert asked(session) == [URL, MIRROR]
+        assert all(not call.kwargs['allow_redirects'] for call in session.get.call_args_list)
+
+    def test_resume_range_goes_to_the_mirror_too(self, session, tmp_path):
+        partial = tmp_path / 'box.part'
+        partial.write_bytes(DATA[:4000])
+        session.get.side_effect = [moved('/mirrored/Box.qcow2', 307), ranged(4000)]
+        Fetcher(retries=0).download(URL, str(partial), DIGEST, 'Box.qcow2')
+        assert partial.read_bytes() == DATA
+        assert asked(session) == [URL, 'https://boxes.example/mirrored/Box.qcow2']
+        assert sent_ranges(session) == ['bytes=4000-', 'bytes=4000-']
+
+    def test_downgrade_to_http_is_refused(self, session, tmp_path):
+        session.get.side_effect = [moved(MIRROR), moved('http://mirror.example/Box.qcow2')]
+        with pytest.raises(KiwiBoxRedirectError, match=(
+            f'^{MIRROR} redirects to plain http .http://mirror.example/Box.qcow2.'
+        )):
+            Fetcher(retries=3).download(URL, str(tmp_path / 'p'), DIGEST, 'Box.qcow2')
+        assert session.get.call_count == 2
+        assert not (tmp_path / 'p').exists()
+
+    def test_checksum_stays_on_the_source_host(self, session):
+        session.get.side_effect = [moved(MIRROR + '.sha256')]
+        with pytest.raises(KiwiBoxRedirectError, match=(
+            f'^{URL}.sha256 redirects to another host .mirror.example.'
+        )):
+            Fetcher(retries=3).read_small(URL + '.sha256')
+        assert asked(session) == [URL + '.sha256']
+
+    def test_scheme_relative_location_is_another_host(self, session):
+        session.get.side_effect = [moved('//mirror.example/B.sha256')]
+        with pytest.raises(KiwiBoxRedirectError, match='redirects to another host .mirror'):
+            Fetcher().read_small(URL + '.sha256')
+
+    def test_checksum_moved_on_the_same_host(self, session):
+        session.get.side_effect = [moved('../v2/Box.qcow2.sha256', 301), FakeResponse(200, b'd')]
+        assert Fetcher().read_small(URL + '.sha256') == b'd'
+        assert asked(session)[1] == 'https://boxes.example/v2/Box.qcow2.sha256'
+
+    def test_redirect_loop_ends(self, session, tmp_path):
+        session.get.side_effect = lambda url, **kwargs: moved(url)
+        with pytest.raises(KiwiBoxRedirectError, match=f'^{URL} redirects more than 10 times'):
+            Fetcher(retries=3).download(URL, str(tmp_path / 'p'), DIGEST, 'Box.qcow2')
+        assert session.get.call_count == 11
+
+    def test_answer_of_the_mirror_is_named(self, session, tmp_path):
+        session.get.side_effect = [moved(MIRROR), FakeResponse(404, reason='Not Found')]
+        with pytest.raises(KiwiBoxDownloadError, match=f'^{MIRROR} does not exist .HTTP 404.'):
+            Fetcher(retries=0).download(URL, str(tmp_path / 'p'), DIGEST, 'Box.qcow2')
+
+    def test_redirect_without_location_is_an_answer(self, session, tmp_path):
+        session.get.return_value = FakeResponse(302, headers={}, reason='Found')
+        with pytest.raises(KiwiBoxDownloadError, match=f'^{URL} answered HTTP 302 Found$'):
+            Fetcher(retries=0).download(URL, str(tmp_path / 'p'), DIGEST, 'Box.qcow2')

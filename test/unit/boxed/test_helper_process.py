@@ -1,8 +1,10 @@
 import os
 import sys
+import textwrap
 
 import pytest
 
+from harness.orphans import gone_within, orphan_of_killed_parent
 from kiwi_boxed_plugin.exceptions import KiwiBoxShareError
 from kiwi_boxed_plugin.helper_process import helper_process, stop_process
 
@@ -66,3 +68,18 @@ def test_stop_of_ended_process_is_quiet(tmp_path):
         process.wait()
     stop_process(process)
     assert process.returncode == 0
+
+
+def test_helper_ends_with_boxbuild_killed(tmp_path):
+    """
+    boxbuild killed by SIGKILL cannot stop its helpers: they end by the
+    parent death signal, although they run in sessions of their own
+    """
+    assert gone_within(orphan_of_killed_parent(textwrap.dedent(f'''
+        import sys, time
+        from kiwi_boxed_plugin.helper_process import helper_process
+        helper = [sys.executable, '-c', 'import time; print("ready", flush=True); time.sleep(60)']
+        with helper_process(helper, {str(tmp_path / 'log')!r}, 'ready') as process:
+            print(process.pid, flush=True)
+            time.sleep(60)
+    ''')), 5)

@@ -1,4 +1,5 @@
 import os
+import shutil
 import stat
 
 import pytest
@@ -134,6 +135,62 @@ class TestCarriedFiles:
         key.write_text('KEY')
         with carried_files(str(tmp_path), [CarriedFile(str(key), '1/key.asc')]):
             assert os.listdir(tmp_path / '.boxbuild.files') == ['1']
+
+    def test_leftover_removed_by_a_run_that_carries_nothing(self, tmp_path):
+        """
+        The credentials a killed run left do not wait for a run that
+        carries files too
+        """
+        stale = tmp_path / '.boxbuild.files' / '1'
+        stale.mkdir(parents=True)
+        (stale / 'credentials').write_text('user:secret')
+        with carried_files(str(tmp_path), []):
+            assert not (tmp_path / '.boxbuild.files').exists()
+
+    @pytest.fixture
+    def elsewhere(self, tmp_path):
+        """
+        A directory of the host that a build's link points at
+        """
+        elsewhere = tmp_path / 'elsewhere'
+        elsewhere.mkdir()
+        (elsewhere / 'mine').write_text('mine')
+        return elsewhere
+
+    @pytest.mark.parametrize('leftover', ['dir link', 'link inside', 'file link'])
+    def test_planted_link_is_removed_never_followed(self, tmp_path, elsewhere, leftover):
+        """
+        A build over virtiofs left links where the carried dir goes: the
+        copies land in a fresh dir, nothing reaches what the links name
+        """
+        target = tmp_path / 'target'
+        target.mkdir()
+        carried = target / '.boxbuild.files'
+        if leftover == 'dir link':
+            carried.symlink_to(elsewhere)
+        elif leftover == 'link inside':
+            carried.mkdir()
+            (carried / '1').symlink_to(elsewhere)
+        else:
+            carried.symlink_to(elsewhere / 'mine')
+        key = tmp_path / 'key.asc'
+        key.write_text('KEY')
+        with carried_files(str(target), [CarriedFile(str(key), '1/key.asc')]):
+            assert not carried.is_symlink() and not (carried / '1').is_symlink()
+            assert (carried / '1' / 'key.asc').read_text() == 'KEY'
+        assert sorted(os.listdir(elsewhere)) == ['mine']
+        assert (elsewhere / 'mine').read_text() == 'mine'
+        assert not os.path.lexists(carried)
+
+    def test_link_planted_during_the_build_is_removed_as_a_link(self, tmp_path, elsewhere):
+        key = tmp_path / 'key.asc'
+        key.write_text('KEY')
+        carried = tmp_path / '.boxbuild.files'
+        with carried_files(str(tmp_path), [CarriedFile(str(key), '1/key.asc')]):
+            shutil.rmtree(carried)
+            carried.symlink_to(elsewhere)
+        assert not os.path.lexists(carried)
+        assert sorted(os.listdir(elsewhere)) == ['mine']
 
     def test_removed_on_error(self, tmp_path):
         key = tmp_path / 'key.asc'

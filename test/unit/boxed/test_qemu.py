@@ -12,13 +12,15 @@ from kiwi_boxed_plugin.qemu import (
     kernel_cmdline,
     qemu_argv,
     snapshot_overlay,
+    stream_netdev,
+    user_netdev,
 )
 from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 
 MACHINE = BoxMachine(
     arch='x86_64', accel='tcg', machine='', cpu='', memory_mb=4096, cpus=2,
     kernel='/cache/tmp/kernel.x86_64', initrd='/cache/tmp/initrd.x86_64',
-    disk='/cache/tmp/system-overlay.qcow2', interactive=False,
+    disk='/cache/tmp/system-overlay.qcow2', interactive=False, netdev='user,id=net',
     share_args=('-fsdev', 'local,id=x', '-device', 'y')
 )
 BUILD = ('system', 'build')
@@ -81,10 +83,24 @@ class TestQemuArgv:
             'memory-backend-memfd,id=box_memory,size=4096M,share=on'
         ]
 
-    def test_netdev_options(self):
-        machine = replace(MACHINE, netdev_options=('hostfwd=tcp:127.0.0.1:4444-:22',))
+    def test_netdev(self):
+        machine = replace(MACHINE, netdev=stream_netdev('/run/x/passt.socket'))
         argv = qemu_argv('qemu', machine, '')
-        assert option(argv, '-netdev') == ['user,id=net,hostfwd=tcp:127.0.0.1:4444-:22']
+        assert option(argv, '-netdev') == [
+            'stream,id=net,server=off,addr.type=unix,addr.path=/run/x/passt.socket'
+        ]
+        assert 'virtio-net-pci,netdev=net' in option(argv, '-device')
+
+
+class TestNetdev:
+    def test_user_network_forwards_into_the_box(self):
+        assert user_netdev([]) == 'user,id=net'
+        assert user_netdev([(4444, 22)]) == 'user,id=net,hostfwd=tcp:127.0.0.1:4444-:22'
+
+    def test_stream_socket_with_comma(self):
+        assert stream_netdev('/tmp/a,b/passt.socket') == (
+            'stream,id=net,server=off,addr.type=unix,addr.path=/tmp/a,,b/passt.socket'
+        )
 
     def test_disk_path_with_comma_and_shell_text(self):
         odd = '/cache/a b,c/$(touch X)/disk.qcow2'
@@ -119,7 +135,7 @@ class TestKernelCmdline:
             no_halt=True
         )
         assert kernel_cmdline('x86_64', ['root=/dev/vda1', 'rw'], 'hvc0', job) == (
-            'root=/dev/vda1 rw console=hvc0 sharing_backend=_9p_ '
+            'root=/dev/vda1 rw console=hvc0 panic=5 sharing_backend=_9p_ '
             'custom_mount=_/srv/data_ kiwi_version=_10.2.3_ kiwi-no-halt '
             'kiwi="--debug system build --add-package=vim"'
         )
@@ -127,8 +143,24 @@ class TestKernelCmdline:
     def test_minimal(self):
         job = BoxJob(kiwi_args=BUILD, sharing_backend='9p')
         assert kernel_cmdline('x86_64', [], 'ttyS0', job) == (
-            'console=ttyS0 sharing_backend=_9p_ kiwi="system build"'
+            'console=ttyS0 panic=5 sharing_backend=_9p_ kiwi="system build"'
         )
+
+    def test_every_box_gets_panic(self):
+        """
+        The published boxes set no panic=: a kernel panic would hang
+        the box for good; with panic= and -no-reboot qemu ends
+        """
+        job = BoxJob(kiwi_args=BUILD)
+        cmdline = kernel_cmdline('x86_64', ['root=/dev/vda3', 'rd.plymouth=0'], 'hvc0', job)
+        assert cmdline.split()[:4] == ['root=/dev/vda3', 'rd.plymouth=0', 'console=hvc0', 'panic=5']
+        assert '-no-reboot' in qemu_argv('qemu', MACHINE, cmdline)
+
+    def test_panic_of_the_catalog_kept(self):
+        job = BoxJob(kiwi_args=BUILD)
+        cmdline = kernel_cmdline('x86_64', ['root=/dev/vda1', 'panic=-1'], 'hvc0', job)
+        assert cmdline.split()[:3] == ['root=/dev/vda1', 'panic=-1', 'console=hvc0']
+        assert cmdline.count('panic=') == 1
 
     def test_refuses_quote(self):
         with pytest.raises(KiwiBoxProtocolError, match='contains a'):

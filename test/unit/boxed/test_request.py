@@ -1,8 +1,10 @@
 import os
+import time
 
 import kiwi.cli
 import pytest
 
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import ProtocolError, parse_job
 from kiwi_boxed_plugin.catalog import Box
 from kiwi_boxed_plugin.exceptions import KiwiBoxProtocolError, KiwiBoxRequestError
 from kiwi_boxed_plugin.host_files import CarriedFile
@@ -17,6 +19,8 @@ from kiwi_boxed_plugin.request import (
     parse_cpus,
     parse_kiwi_version,
     parse_port,
+    parse_start_timeout,
+    parse_timeout,
     requested_arch,
     sharing_backend,
     unique,
@@ -407,3 +411,100 @@ class TestOneRuleForBothSides:
         assert (request.arch, request.machine, request.cpu) == ('aarch64', 'virt', 'cortex-a57')
         assert (request.sharing, request.ssh_port, request.container) == ('sshfs', 40022, True)
         assert request.kiwi_args == ('--type=tbz', '--profile=a', '--profile=b', 'system', 'build')
+
+    @pytest.mark.parametrize('options', [
+        {'--kiwi-version': '1!10.0'},
+        {'--kiwi-version': '10.2.3_rc1'},
+        {'--shared-path': '/etc'},
+        {'--shared-path': '/usr'},
+    ])
+    def test_refused_in_the_request_of_a_box_vm(self, description, tmp_path, options):
+        """
+        Each was accepted on the host and refused by the agent after the
+        box had booted
+        """
+        with pytest.raises(KiwiBoxRequestError):
+            build_request(command_args(**{'<kiwi_build_command_args>': [
+                '--description', description, '--target-dir', str(tmp_path / 't')
+            ]}, **options), global_args())
+
+    def test_shared_path_with_a_quote(self, description, tmp_path):
+        quoted = tmp_path / 'a"b'
+        quoted.mkdir()
+        with pytest.raises(KiwiBoxRequestError, match="--shared-path .*'\"'"):
+            build_request(command_args(**{'<kiwi_build_command_args>': [
+                '--description', description, '--target-dir', str(tmp_path / 't')
+            ]}, **{'--shared-path': str(quoted)}), global_args())
+
+    @pytest.mark.parametrize('version', [
+        '10.2.3', '10', '10.2.3rc1', '10.2.3.dev1', '10.2.3+local', '10.2.3-1',
+        '1!10.0', '10.2.3_rc1', 'latest', 'v10', '10.2.3;rm', '10.2.3RC1',
+    ])
+    def test_kiwi_version_host_and_box_agree(self, version):
+        assert host_accepts(parse_kiwi_version, version) == \
+            box_accepts(f'kiwi_version=_{version}_')
+
+    @pytest.mark.parametrize('name', [
+        'data', 'a"b', "it's", 'a,b', 'x:y', 'etc', '$(touch X)',
+    ])
+    def test_shared_path_host_and_box_agree(self, tmp_path, name):
+        path = tmp_path / name
+        path.mkdir()
+        assert host_accepts(shared_path_for_box, str(path)) == \
+            box_accepts(f'custom_mount=_{path}_')
+
+    @pytest.mark.parametrize('path', ['/etc', '/usr', '/var', '/opt', '/tmp', '/root', '/boot'])
+    def test_reserved_path_host_and_box_agree(self, path):
+        with pytest.raises(KiwiBoxRequestError):
+            shared_path_for_box(path)
+        assert not box_accepts(f'custom_mount=_{path}_')
+
+
+def host_accepts(check, value: str) -> bool:
+    """
+    Whether the request's check takes value
+    """
+    try:
+        check(value)
+    except KiwiBoxRequestError:
+        return False
+    return True
+
+
+def box_accepts(word: str) -> bool:
+    """
+    Whether the agent takes a job with word on its command line
+    """
+    try:
+        parse_job(f'{word} kiwi="system build"')
+    except ProtocolError:
+        return False
+    return True
+
+
+class TestTimeouts:
+    def test_no_limit_by_default(self, description, tmp_path, monkeypatch):
+        monkeypatch.delenv('KIWI_BOXED_START_TIMEOUT', raising=False)
+        request = build_request(command_args(**{'<kiwi_build_command_args>': [
+            '--description', description, '--target-dir', str(tmp_path / 't')
+        ]}), global_args())
+        assert request.timeout_minutes == 0 and request.run_deadline() == 0
+        assert request.start_seconds == 600
+
+    def test_box_timeout(self, description, tmp_path, monkeypatch):
+        monkeypatch.setenv('KIWI_BOXED_START_TIMEOUT', '45')
+        request = build_request(command_args(**{'<kiwi_build_command_args>': [
+            '--description', description, '--target-dir', str(tmp_path / 't')
+        ]}, **{'--box-timeout': '90'}), global_args())
+        assert request.timeout_minutes == 90 and request.start_seconds == 45
+        assert 0 < request.run_deadline() - time.monotonic() <= 90 * 60
+
+    @pytest.mark.parametrize('value', ['0', '-5', '1.5', 'soon', ''])
+    def test_bad_box_timeout(self, value):
+        with pytest.raises(KiwiBoxRequestError, match=f"--box-timeout '{value}' is not"):
+            parse_timeout(value)
+
+    @pytest.mark.parametrize('value', ['0', '1m', 'x'])
+    def test_bad_start_timeout(self, value):
+        with pytest.raises(KiwiBoxRequestError, match=f"KIWI_BOXED_START_TIMEOUT '{value}' is"):
+            parse_start_timeout(value)

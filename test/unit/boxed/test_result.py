@@ -4,7 +4,7 @@ import time
 import pytest
 
 from kiwi_boxed_plugin.console import RunOutcome
-from kiwi_boxed_plugin.exceptions import KiwiBoxBuildFailedError
+from kiwi_boxed_plugin.exceptions import KiwiBoxBuildFailedError, KiwiBoxTargetDirError
 from kiwi_boxed_plugin.result import (
     BoxRun,
     clear_stale_result,
@@ -82,6 +82,55 @@ class TestFiles:
         assert result_files(str(tmp_path), started, ['result.code']) == [
             'image.packages', 'image.tar.xz'
         ]
+
+
+class TestPlantedLinks:
+    """
+    Over virtiofs, sshfs and in container mode a build makes real links
+    of the host in the target dir: none is followed
+    """
+    @pytest.fixture
+    def secret(self, tmp_path):
+        secret = tmp_path / 'secret'
+        secret.write_text('0\nroot:secret-hash\n')
+        return secret
+
+    @pytest.fixture
+    def target(self, tmp_path):
+        target = tmp_path / 'target'
+        target.mkdir()
+        return target
+
+    def test_clear_stale_result_removes_the_link_only(self, target, secret):
+        (target / 'result.code').symlink_to(secret)
+        clear_stale_result(str(target))
+        assert not os.path.lexists(target / 'result.code')
+        assert secret.read_text() == '0\nroot:secret-hash\n'
+
+    def test_linked_result_code_is_no_verdict(self, target, secret):
+        # a link to any host file starting with 0 would read as success
+        (target / 'result.code').symlink_to(secret)
+        with pytest.raises(KiwiBoxTargetDirError, match='result.code is a link'):
+            read_result_code(str(target))
+
+    def test_linked_result_log_is_not_the_telling_log(self, target, secret):
+        (target / 'result.log').symlink_to(secret)
+        console = str(target / 'boxbuild.console.log')
+        assert failure_log(str(target), console, time.time() - 10) == console
+
+    def test_linked_log_is_not_shown(self, target, secret, caplog):
+        (target / 'result.code').write_text('1\n')
+        (target / 'result.log').symlink_to(secret)
+        console = target / 'boxbuild.console.log'
+        console.symlink_to(secret)
+        assert tail_lines(str(console), 5) == []
+        with pytest.raises(KiwiBoxBuildFailedError, match='exit code 1'):
+            raise_unless_succeeded(str(target), str(console), box_run(time.time() - 10))
+        assert 'secret-hash' not in caplog.text
+
+    def test_links_are_no_result_files(self, target, secret):
+        (target / 'image.tar.xz').symlink_to(secret)
+        assert result_files(str(target), time.time() - 10, []) == []
 
 
 def box_run(started_at, box_exit=0, job_started=True, engine='TCG'):

@@ -1,9 +1,12 @@
 import os
 import stat
+import sys
 
 import pytest
 
+from kiwi_boxed_plugin.box_network import Forwards
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError, KiwiBoxShareError
+from kiwi_boxed_plugin import read_only_view
 from kiwi_boxed_plugin.qemu import qemu_option_value
 from kiwi_boxed_plugin.shares import (
     LoginKey,
@@ -18,12 +21,15 @@ from kiwi_boxed_plugin.shares import (
     port_attempts,
     private_runtime_dir,
     read_login_key,
+    read_only_view_tools,
     sshd_config,
     sshfs_remotes,
+    sshfs_sharing,
     start_sshd,
     virtiofs_qemu_args,
     virtiofsd_argv,
 )
+from kiwi_boxed_plugin.sftp_sandbox import SandboxBind
 from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 
 SHARES = [Share('kiwidescription', '/src/desc'), Share('kiwibundle', '/out/target')]
@@ -31,7 +37,7 @@ SHARES = [Share('kiwidescription', '/src/desc'), Share('kiwibundle', '/out/targe
 
 def test_box_shares():
     assert box_shares('/d', '/t', '') == [
-        Share('kiwidescription', '/d'), Share('kiwibundle', '/t')
+        Share('kiwidescription', '/d', read_only=True), Share('kiwibundle', '/t')
     ]
     assert box_shares('/d', '/t', '/srv')[-1] == Share('custompath', '/srv')
 
@@ -57,6 +63,17 @@ class TestNinep:
     def test_ccw_bus(self):
         assert ninep_qemu_args(SHARES, 'ccw')[3].startswith('virtio-9p-ccw,')
 
+    def test_read_only_share(self):
+        assert ninep_qemu_args([Share('kiwidescription', '/d', read_only=True)], 'pci')[1] == (
+            'local,id=fs_kiwidescription,path=/d,security_model=mapped-xattr,readonly=on'
+        )
+
+    def test_description_is_read_only(self):
+        arguments = ninep_qemu_args(box_shares('/d', '/t', '/srv'), 'pci')
+        assert [argument for argument in arguments if 'readonly' in argument] == [
+            'local,id=fs_kiwidescription,path=/d,security_model=mapped-xattr,readonly=on'
+        ]
+
     def test_sharing(self):
         with ninep_sharing(SHARES, 'pci') as setup:
             assert setup.remotes == {} and setup.ssh_port == 0
@@ -74,6 +91,43 @@ class TestVirtiofs:
         assert virtiofsd_argv('/usr/lib/qemu/virtiofsd', '-o source=PATH', 7, '/a,b') == [
             '/usr/lib/qemu/virtiofsd', '--fd=7', '-o', 'source=/a\\,b', '-o', 'cache=none'
         ]
+
+    def test_rust_read_only_mode(self):
+        assert virtiofsd_argv(
+            '/usr/libexec/virtiofsd', 'usage: --shared-dir <DIR> --readonly', 5, '/d', True
+        ) == [
+            '/usr/libexec/virtiofsd', '--fd=5', '--shared-dir', '/d', '--cache', 'never',
+            '--readonly'
+        ]
+
+    def test_c_read_only_view(self):
+        # the C virtiofsd has no read-only mode: it serves a read-only
+        # bind mount in a mount namespace of its own
+        daemon = [
+            '/usr/lib/qemu/virtiofsd', '--fd=7', '-o', 'source=/a\\,b', '-o', 'cache=none'
+        ]
+        assert virtiofsd_argv(
+            '/usr/lib/qemu/virtiofsd', '-o source=PATH', 7, '/a,b', True,
+            ('/usr/bin/unshare', '/usr/bin/mount')
+        ) == [
+            '/usr/bin/unshare', '--mount', '--propagation', 'private', '--',
+            sys.executable, read_only_view.__file__, '/usr/bin/mount', '/a,b'
+        ] + daemon
+        assert read_only_view.view_mounts('/usr/bin/mount', '/a,b') == [
+            ['/usr/bin/mount', '--bind', '/a,b', '/a,b'],
+            ['/usr/bin/mount', '-o', 'remount,bind,ro', '/a,b'],
+        ]
+
+    def test_view_tools(self, mocker):
+        assert read_only_view_tools('--shared-dir --readonly') == ()
+        mocker.patch('os.geteuid', return_value=0)
+        mocker.patch('shutil.which', side_effect=lambda name, path: f'/usr/bin/{name}')
+        assert read_only_view_tools('-o source=PATH') == ('/usr/bin/unshare', '/usr/bin/mount')
+
+    def test_view_needs_root(self, mocker):
+        mocker.patch('os.geteuid', return_value=1000)
+        with pytest.raises(KiwiBoxShareError, match='read-only view .* needs root.*--9p-sharing'):
+            read_only_view_tools('-o source=PATH')
 
     def test_qemu_args(self):
         assert virtiofs_qemu_args('kiwibundle', '/run/x,y/kiwibundle.sock', 'pci') == [
@@ -98,24 +152,56 @@ class TestVirtiofs:
 
 
 class TestSshfs:
-    def test_remotes(self):
-        assert sshfs_remotes(
-            SHARES + [Share('custompath', '/srv')], '/tmp/run/shares', 'alice'
-        ) == {
-            'kiwidescription': 'alice@10.0.2.2:/tmp/run/shares/kiwidescription/',
-            'kiwibundle': 'alice@10.0.2.2:/tmp/run/shares/kiwibundle/',
-            'custompath': 'alice@10.0.2.2:/tmp/run/shares/custompath/',
+    def test_remotes_are_the_sandbox_paths(self):
+        assert sshfs_remotes(SHARES + [Share('custompath', "/a b/'q'/$(touch X)")], 'alice') == {
+            'kiwidescription': 'alice@10.0.2.2:/kiwidescription',
+            'kiwibundle': 'alice@10.0.2.2:/kiwibundle',
+            'custompath': 'alice@10.0.2.2:/custompath',
         }
 
     def test_sshd_config_is_locked_down(self):
-        config = sshd_config('/tmp/run', 40022, 'alice').splitlines()
+        config = sshd_config(
+            '/tmp/run', 40022, 'alice', "/usr/bin/bwrap --bind '/a b' /kiwibundle sftp-server"
+        ).splitlines()
         for line in (
             'ListenAddress 127.0.0.1:40022', 'AllowUsers alice',
-            'PasswordAuthentication no', 'ForceCommand internal-sftp',
+            'PasswordAuthentication no',
+            "ForceCommand /usr/bin/bwrap --bind '/a b' /kiwibundle sftp-server",
+            "Subsystem sftp /usr/bin/bwrap --bind '/a b' /kiwibundle sftp-server",
             'AuthorizedKeysFile /tmp/run/authorized_keys', 'HostKey /tmp/run/host_key',
             'AllowTcpForwarding no',
         ):
             assert line in config
+        assert not [line for line in config if 'internal-sftp' in line]
+
+    def test_sharing_serves_the_shares_from_the_sandbox(self, mocker, tmp_path):
+        def generate_key(ssh_keygen, path):
+            open(path, 'w').close()
+            with open(f'{path}.pub', 'w') as public:
+                public.write('ssh-ed25519 AAAA kiwi-boxbuild\n')
+        mocker.patch('kiwi_boxed_plugin.shares.find_program', side_effect=lambda name, *a: name)
+        mocker.patch('kiwi_boxed_plugin.shares.generate_key', side_effect=generate_key)
+        sandbox = mocker.patch(
+            'kiwi_boxed_plugin.shares.sftp_sandbox', return_value=['bwrap', "/a b/'q'", 'x']
+        )
+        start = mocker.patch('kiwi_boxed_plugin.shares.start_sshd', return_value=40022)
+        mocker.patch('kiwi_boxed_plugin.shares.free_port', return_value=40023)
+        shares = box_shares('/src/desc', '/out/target', '')
+        with sshfs_sharing(shares, str(tmp_path), 0, LoginKey('ssh-ed25519', 'AAAA')) as setup:
+            assert setup.ssh_port == 40022
+            assert setup.forwards == Forwards(to_host=(40022,), to_box=((40023, 22),))
+            assert setup.remotes['kiwidescription'].endswith('@10.0.2.2:/kiwidescription')
+        links = tmp_path / 'shares'
+        assert sandbox.call_args[0][2] == [
+            SandboxBind(f'{links}/kiwidescription', '/kiwidescription', read_only=True),
+            SandboxBind(f'{links}/kiwibundle', '/kiwibundle', read_only=False),
+        ]
+        assert os.readlink(links / 'kiwidescription') == '/src/desc'
+        # sshd runs it through the user's shell
+        assert start.call_args[0][-1] == "bwrap '/a b/'\"'\"'q'\"'\"'' x"
+        assert (tmp_path / 'authorized_keys').read_text() == (
+            'restrict,from="127.0.0.1" ssh-ed25519 AAAA kiwi-boxbuild\n'
+        )
 
     def test_port_attempts(self):
         assert port_attempts(2222, lambda: 1) == [2222]
@@ -163,7 +249,7 @@ class TestSshfs:
             'kiwi_boxed_plugin.shares.free_port', side_effect=[3001, 3002, 3003, 3004, 3005]
         )
         stack = mocker.MagicMock()
-        assert start_sshd(stack, '/usr/sbin/sshd', str(tmp_path), 'alice', 0) == 3002
+        assert start_sshd(stack, '/usr/sbin/sshd', str(tmp_path), 'alice', 0, 'sftp') == 3002
         assert attempts == [3001, 3002]
 
     def test_start_sshd_other_failure(self, mocker, tmp_path):
@@ -172,7 +258,7 @@ class TestSshfs:
             raise KiwiBoxShareError('sshd ended')
         mocker.patch('kiwi_boxed_plugin.shares.helper_process', side_effect=fake_helper)
         with pytest.raises(KiwiBoxShareError):
-            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 2222)
+            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 2222, 'sftp')
 
     def test_start_sshd_requested_port_taken(self, mocker, tmp_path):
         def fake_helper(argv, log_path, ready_text):
@@ -180,7 +266,7 @@ class TestSshfs:
             raise KiwiBoxShareError('sshd ended')
         mocker.patch('kiwi_boxed_plugin.shares.helper_process', side_effect=fake_helper)
         with pytest.raises(KiwiBoxShareError, match='port 2222 taken: give a free one'):
-            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 2222)
+            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 2222, 'sftp')
 
 
 class TestRuntimeDir:
@@ -220,10 +306,27 @@ class TestBackendTools:
 
     def test_virtiofs(self, mocker):
         find = mocker.patch('kiwi_boxed_plugin.shares.find_virtiofsd')
+        mocker.patch('kiwi_boxed_plugin.shares.virtiofsd_help', return_value='--readonly')
         check_backend_tools('virtiofs')
         find.assert_called_once_with()
 
+    def test_virtiofs_read_only_needs_root(self, mocker):
+        mocker.patch('kiwi_boxed_plugin.shares.find_virtiofsd')
+        mocker.patch('kiwi_boxed_plugin.shares.virtiofsd_help', return_value='-o source=PATH')
+        mocker.patch('os.geteuid', return_value=1000)
+        with pytest.raises(KiwiBoxShareError, match='needs root'):
+            check_backend_tools('virtiofs')
+
     def test_sshfs(self, mocker):
         find = mocker.patch('kiwi_boxed_plugin.shares.find_program')
+        sandbox = mocker.patch('kiwi_boxed_plugin.shares.sandbox_tools')
         check_backend_tools('sshfs')
         assert [call[0][0] for call in find.call_args_list] == ['sshd', 'ssh-keygen']
+        sandbox.assert_called_once_with()
+
+    def test_sshfs_without_bubblewrap(self, mocker):
+        mocker.patch(
+            'shutil.which', side_effect=lambda name, path: None if name == 'bwrap' else name
+        )
+        with pytest.raises(KiwiPluginToolMissingError, match='install bubblewrap'):
+            check_backend_tools('sshfs')

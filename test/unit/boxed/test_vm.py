@@ -4,7 +4,7 @@ from contextlib import contextmanager
 import pytest
 
 from kiwi_boxed_plugin.accel import Accelerator
-from kiwi_boxed_plugin.console import RunOutcome
+from kiwi_boxed_plugin.console import Limits, RunOutcome
 from kiwi_boxed_plugin.vm import VmBoxBuild
 
 
@@ -37,6 +37,18 @@ def overlay(mocker):
     return mocker.patch('kiwi_boxed_plugin.vm.snapshot_overlay', side_effect=snapshot)
 
 
+@pytest.fixture(autouse=True)
+def network(mocker):
+    """
+    qemu's user network instead of passt and pasta, which are helpers
+    of the integration tests
+    """
+    @contextmanager
+    def fake_network(mode, forwards, runtime_dir):
+        yield 'user,id=net'
+    return mocker.patch('kiwi_boxed_plugin.vm.box_network', side_effect=fake_network)
+
+
 @pytest.fixture
 def tcg(mocker):
     return mocker.patch(
@@ -54,7 +66,7 @@ def patch_run(mocker, target, code=0):
 
 
 def agent_writes(target, code):
-    def run(argv, console_log, interactive, silence):
+    def run(argv, console_log, interactive, limits):
         os.makedirs(target, exist_ok=True)
         with open(os.path.join(target, 'result.code'), 'w') as handle:
             handle.write(f'{code}\n')
@@ -73,15 +85,16 @@ class TestBoxBuild:
         box_run = VmBoxBuild(request, box, box_arch, '/usr/bin/qemu-system-x86_64', None).run()
         assert box_run.outcome == RunOutcome(0, True, False)
         assert box_run.engine == 'software emulation (TCG): test'
-        argv, console_log, interactive, silence = run.call_args[0]
+        argv, console_log, interactive, limits = run.call_args[0]
         assert console_log == f'{target}/boxbuild.console.log'
-        assert not interactive and silence == 0
+        assert not interactive
+        assert limits == Limits(start=600, started_file=f'{target}/result.code')
         assert argv[argv.index('-drive') + 1].startswith(
             f'file={tmp_path}/cache-temp/overlay.qcow2,'
         )
         cmdline = argv[argv.index('-append') + 1]
         assert cmdline == (
-            'root=/dev/vda1 rw console=hvc0 sharing_backend=_9p_ kiwi="system build"'
+            'root=/dev/vda1 rw console=hvc0 panic=5 sharing_backend=_9p_ kiwi="system build"'
         )
         assert 'box accelerator: software emulation (TCG): test' in caplog.text
         cache.return_value.use.assert_called_once_with(box, box_arch, update_check=True)
@@ -110,11 +123,11 @@ class TestBoxBuild:
         succeed = agent_writes(request.target_dir, 0)
         calls = []
 
-        def run(argv, console_log, interactive, silence):
-            calls.append((argv[argv.index('-accel') + 1], silence))
+        def run(argv, console_log, interactive, limits):
+            calls.append((argv[argv.index('-accel') + 1], limits.silence))
             if len(calls) == 1:
                 return RunOutcome(-15, False, True)
-            return succeed(argv, console_log, interactive, silence)
+            return succeed(argv, console_log, interactive, limits)
         mocker.patch('kiwi_boxed_plugin.vm.run_console', side_effect=run)
         box_run = VmBoxBuild(request, box, box_arch, 'qemu', None).run()
         assert box_run.engine.startswith('software emulation (TCG): the box stayed silent')

@@ -9,7 +9,19 @@ from unittest.mock import Mock
 import pytest
 from kiwi.command import Command
 
+from kiwi_stackbuild_plugin.defaults import StackbuildDefaults
+
 ToolResult = Callable[..., Mock]
+
+
+@pytest.fixture(autouse=True)
+def journal_dir(tmp_path, monkeypatch) -> str:
+    """
+    The run journals of a test, never those of the host
+    """
+    path = str(tmp_path / 'journals')
+    monkeypatch.setattr(StackbuildDefaults, 'journal_dir', path)
+    return path
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ import os
 import pytest
 
 from kiwi_stackbuild_plugin.exceptions import KiwiContainerToolError, KiwiRegistryError
-from kiwi_stackbuild_plugin.images import ContainerImages, registry_options
+from kiwi_stackbuild_plugin.images import ContainerImages, registry_options, unmount_left
+from kiwi_stackbuild_plugin.interruption import dies_with_parent
 from kiwi_stackbuild_plugin.layer import LayerTar
+from kiwi_stackbuild_plugin.run_journal import RunJournal
 
 
 def test_registry_options():
@@ -22,7 +24,8 @@ def test_missing_auth_file(tmp_path):
 def test_exists(tool_result, command_run):
     assert ContainerImages().exists('localhost/a:b')
     command_run.assert_called_once_with(
-        ['podman', 'image', 'exists', 'localhost/a:b'], custom_env=None, raise_on_error=False
+        dies_with_parent(['podman', 'image', 'exists', 'localhost/a:b']),
+        custom_env=None, raise_on_error=False
     )
     command_run.return_value = tool_result(returncode=1)
     assert not ContainerImages().exists('localhost/a:b')
@@ -44,10 +47,10 @@ def test_inspect_and_failure(tool_result, command_run):
 def test_stashes(tool_result, command_run):
     command_run.return_value = tool_result(output='[{"Id": "a"}]')
     assert ContainerImages().stashes() == [{'Id': 'a'}]
-    command_run.assert_called_once_with([
+    command_run.assert_called_once_with(dies_with_parent([
         'podman', 'images', '--format', 'json',
         '--filter', 'label=org.opensuse.kiwi.stash.image-name'
-    ], custom_env=None, raise_on_error=False)
+    ]), custom_env=None, raise_on_error=False)
     command_run.return_value = tool_result(output='')
     assert ContainerImages().stashes() == []
 
@@ -60,9 +63,9 @@ def test_commit_first_layer(command_run, tmp_path):
     image = ContainerImages().commit(
         layer, None, {'k': 'v'}, 'amd64', 'T', 'localhost/s:latest', str(work)
     )
-    command_run.assert_called_once_with([
+    command_run.assert_called_once_with(dies_with_parent([
         'skopeo', 'copy', '--quiet', f'oci:{work}:stash', 'containers-storage:localhost/s:latest'
-    ], custom_env=None, raise_on_error=False)
+    ]), custom_env=None, raise_on_error=False)
     index = json.loads((work / 'index.json').read_text())
     manifest_digest = index['manifests'][0]['digest'].split(':')[1]
     manifest = json.loads((work / 'blobs' / 'sha256' / manifest_digest).read_text())
@@ -93,7 +96,7 @@ def test_commit_on_a_base(tool_result, command_run, tmp_path):
     work = tmp_path / 'oci'
     work.mkdir()
     ContainerImages().commit(layer, 'base-id', {}, 'amd64', 'T', 'localhost/s:v2', str(work))
-    assert [call.args[0][:4] for call in command_run.call_args_list[:2]] == [
+    assert [call.args[0][4:8] for call in command_run.call_args_list[:2]] == [
         ['skopeo', 'inspect', '--raw', 'containers-storage:base-id'],
         ['skopeo', 'inspect', '--config', '--raw'],
     ]
@@ -115,15 +118,48 @@ def test_commit_failure(tool_result, command_run, tmp_path):
         )
 
 
-def test_mounted_unmounts_on_error(tool_result, command_run):
+@pytest.fixture
+def journal(tmp_path):
+    journal = RunJournal.started(str(tmp_path / 'journals'))
+    yield journal
+    journal.close()
+
+
+def test_mounted_unmounts_on_error_and_journals(tool_result, command_run, journal):
     command_run.return_value = tool_result(output='/var/lib/containers/merged\n')
     with pytest.raises(RuntimeError):
-        with ContainerImages().mounted('id') as tree:
+        with ContainerImages().mounted('id', journal) as tree:
             assert tree == '/var/lib/containers/merged'
+            assert journal.leftovers().mounts == ['id']
             raise RuntimeError()
     assert [call.args[0] for call in command_run.call_args_list] == [
-        ['podman', 'image', 'mount', 'id'], ['podman', 'image', 'unmount', 'id']
+        dies_with_parent(['podman', 'image', 'mount', 'id']),
+        dies_with_parent(['podman', 'image', 'unmount', 'id'])
     ]
+    assert journal.leftovers().mounts == []
+
+
+def test_a_failed_mount_is_no_leftover(tool_result, command_run, journal):
+    command_run.return_value = tool_result(error='Error: image not known', returncode=125)
+    with pytest.raises(KiwiContainerToolError, match='cannot mount id: Error: image not known'):
+        with ContainerImages().mounted('id', journal):
+            pass
+    assert journal.leftovers().mounts == []
+
+
+def test_unmount_left_in_the_storage_of_the_run(tool_result, command_run, mocker, caplog):
+    mocker.patch.dict(os.environ, {'CONTAINERS_STORAGE_CONF': '/mine.conf', 'KEEP': '1'})
+    unmount_left('id', '/theirs.conf')
+    unmount_left('id', '')
+    first, second = command_run.call_args_list
+    assert first.args[0] == dies_with_parent(['podman', 'image', 'unmount', 'id'])
+    assert first.kwargs['custom_env']['CONTAINERS_STORAGE_CONF'] == '/theirs.conf'
+    assert 'CONTAINERS_STORAGE_CONF' not in second.kwargs['custom_env']
+    assert second.kwargs['custom_env']['KEEP'] == '1'
+    command_run.return_value = tool_result(error='Error: storage locked', returncode=125)
+    unmount_left('i' * 64, '')
+    assert 'cannot unmount the image iiiiiiiiiiii that a run left mounted: ' \
+        'Error: storage locked' in caplog.text
 
 
 def test_layer_dirs(tool_result, command_run):
@@ -142,7 +178,8 @@ def test_layer_dirs(tool_result, command_run):
 def test_tag(command_run):
     ContainerImages().tag('id', 'localhost/a:b')
     command_run.assert_called_once_with(
-        ['podman', 'tag', 'id', 'localhost/a:b'], custom_env=None, raise_on_error=False
+        dies_with_parent(['podman', 'tag', 'id', 'localhost/a:b']),
+        custom_env=None, raise_on_error=False
     )
 
 
@@ -151,10 +188,10 @@ def test_pull_returns_the_id_and_fails_as_registry_error(tool_result, command_ru
     auth.write_text('{}')
     command_run.return_value = tool_result(output='Trying...\n' + 'c' * 64 + '\n')
     assert ContainerImages(str(auth), False).pull('r:5000/s/a:b') == 'c' * 64
-    command_run.assert_called_once_with([
+    command_run.assert_called_once_with(dies_with_parent([
         'podman', 'pull', '--quiet', f'--authfile={auth}', '--tls-verify=false',
         'docker://r:5000/s/a:b'
-    ], custom_env=None, raise_on_error=False)
+    ]), custom_env=None, raise_on_error=False)
     command_run.return_value = tool_result(error='Error: connection refused', returncode=125)
     with pytest.raises(KiwiRegistryError, match='cannot pull r/a:b: Error: connection refused'):
         ContainerImages().pull('r/a:b')
@@ -162,9 +199,9 @@ def test_pull_returns_the_id_and_fails_as_registry_error(tool_result, command_ru
 
 def test_push(tool_result, command_run):
     ContainerImages(tls_verify=True).push('localhost/a:b', 'r/s/a:b')
-    command_run.assert_called_once_with([
+    command_run.assert_called_once_with(dies_with_parent([
         'podman', 'push', '--quiet', '--tls-verify=true', 'localhost/a:b', 'docker://r/s/a:b'
-    ], custom_env=None, raise_on_error=False)
+    ]), custom_env=None, raise_on_error=False)
     command_run.return_value = tool_result(error='unauthorized', returncode=125)
     with pytest.raises(KiwiRegistryError, match='cannot push localhost/a:b to r/s/a:b'):
         ContainerImages().push('localhost/a:b', 'r/s/a:b')

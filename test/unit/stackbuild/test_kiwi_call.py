@@ -7,6 +7,7 @@ import pytest
 from kiwi_plugin_support.exceptions import KiwiPluginArgumentError, KiwiPluginToolMissingError
 from kiwi_stackbuild_plugin import kiwi_call as kiwi_call_module
 from kiwi_stackbuild_plugin.exceptions import KiwiStackKiwiError, KiwiStackPathError
+from kiwi_stackbuild_plugin.interruption import dies_with_parent
 from kiwi_stackbuild_plugin.kiwi_call import (
     KiwiCall, check_shell_literal, global_options, kiwi_executable
 )
@@ -126,7 +127,7 @@ def test_run(mocker, kiwi_call):
     run.return_value.returncode = 0
     call = stacked_call(kiwi_call, *STACKBUILD)
     call.run()
-    run.assert_called_once_with(call.argv)
+    run.assert_called_once_with(dies_with_parent(call.argv, 'INT'))
     run.return_value.returncode = 2
     with pytest.raises(KiwiStackKiwiError, match='exit code 2 .* stays in /t/build/image-root'):
         call.run()

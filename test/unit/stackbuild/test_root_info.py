@@ -1,10 +1,12 @@
+import errno
 import os
 import platform
 import shutil
 
 import pytest
 
-from kiwi_stackbuild_plugin.exceptions import KiwiStashRootError
+from kiwi_stackbuild_plugin import root_info as root_info_module
+from kiwi_stackbuild_plugin.exceptions import KiwiStashMountError, KiwiStashRootError
 from kiwi_stackbuild_plugin.root_info import RootInfo, elf_arch, oci_arch, resolve_in_root
 
 
@@ -43,8 +45,28 @@ def test_resolve_in_root_stays_inside(tmp_path):
     assert resolve_in_root(root, '/abs/sh') == os.path.join(root, 'usr/bin/sh')
     assert resolve_in_root(root, 'bin/up/etc') == os.path.join(root, 'etc')
     assert resolve_in_root(root, '../../etc/passwd') == os.path.join(root, 'etc/passwd')
-    assert resolve_in_root(root, 'loop/x') == os.path.join(root, 'loop/x')
     assert resolve_in_root(root, '') == root
+    with pytest.raises(OSError) as loop:
+        resolve_in_root(root, 'loop/x')
+    assert loop.value.errno == errno.ELOOP
+
+
+@pytest.mark.parametrize('links, loops', [(40, False), (41, True), (42, True)])
+def test_resolve_in_root_gives_up_as_linux_does(tmp_path, links, loops):
+    # a chain of links; the last leads out of the root on the host
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    root = tmp_path / 'root'
+    root.mkdir()
+    for index in range(1, links):
+        os.symlink(f'l{index + 1}', root / f'l{index}')
+    os.symlink(str(outside), root / f'l{links}')
+    if loops:
+        with pytest.raises(OSError, match='Too many levels of symbolic links'):
+            resolve_in_root(str(root), 'l1/victim')
+    else:
+        assert resolve_in_root(str(root), 'l1/victim') == \
+            os.path.join(str(root), str(outside).lstrip('/'), 'victim')
 
 
 def write_config(root, text):
@@ -108,3 +130,18 @@ def test_read_errors(tmp_path):
     write_config(tmp_path, '<image')
     with pytest.raises(KiwiStashRootError, match='is not valid XML'):
         RootInfo.read(str(tmp_path))
+
+
+def test_a_root_with_mounts_is_refused(tmp_path, mocker):
+    write_config(tmp_path, CONFIG)
+    mocker.patch.object(root_info_module, 'mounts_below', return_value=[
+        (f'{tmp_path}/dev', 'devtmpfs'), (f'{tmp_path}/proc', 'proc'),
+        (f'{tmp_path}/sys', 'sysfs'),
+    ])
+    with pytest.raises(KiwiStashMountError, match=(
+        '^file systems are mounted in the root tree, as an interrupted kiwi build leaves '
+        f'them: {tmp_path}/dev \\(devtmpfs\\) and 2 more; unmount them, e.g. with '
+        f"'umount --recursive {tmp_path}/dev', and stash again$"
+    )):
+        RootInfo.read(str(tmp_path))
+    root_info_module.mounts_below.assert_called_once_with(str(tmp_path))
