@@ -10,7 +10,6 @@ import sys
 import time
 from typing import Any, Dict
 
-from kiwi_boxed_plugin.console import interrupt_once
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.request import BoxbuildRequest, build_request
 from kiwi_boxed_plugin.result import (
@@ -19,6 +18,7 @@ from kiwi_boxed_plugin.result import (
     raise_unless_succeeded,
     summary_lines,
 )
+from kiwi_plugin_support.lifetime import stop_signals_raise
 
 log = logging.getLogger('kiwi')
 
@@ -43,7 +43,9 @@ def run_boxbuild(command_args: Dict[str, Any], global_args: Dict[str, Any]) -> N
         from kiwi_boxed_plugin.vm import VmBoxBuild
         runner = VmBoxBuild.prepare(request)
     try:
-        with interrupt_once():
+        # a second Ctrl-C must not cut the cleanup short and leave a box
+        # or a share helper running
+        with stop_signals_raise():
             run = runner.run()
     except KeyboardInterrupt as stop:
         signum = getattr(stop, 'signum', signal.SIGINT)

@@ -13,7 +13,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterator, Optional, Sequence
+from typing import BinaryIO, Dict, Iterator, Optional, Sequence
 
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import JOB_STARTED_LINE
 from kiwi_boxed_plugin.exceptions import KiwiBoxRunError
@@ -24,9 +24,6 @@ from kiwi_plugin_support.lifetime import parent_death_signal
 log = logging.getLogger('kiwi')
 
 READ_SIZE = 65536
-
-# The signals that stop a run: Ctrl-C, kill's default, a closed terminal
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # The limits a box process can be stopped at
 SILENT = 'silent'
@@ -74,36 +71,6 @@ class Limits:
     start: float = 0
     deadline: float = 0
     started_file: str = ''
-
-
-class StopRequested(KeyboardInterrupt):
-    """
-    A run stopped by one of STOP_SIGNALS
-
-    :param int signum: the signal
-    """
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextmanager
-def interrupt_once() -> Iterator[None]:
-    """
-    Turn the first of STOP_SIGNALS into StopRequested and ignore
-    repeats, so that a second Ctrl-C cannot cut the cleanup short and
-    leave a box or a share helper running
-    """
-    def interrupted(signum: int, frame: Any) -> None:
-        for number in STOP_SIGNALS:
-            signal.signal(number, signal.SIG_IGN)
-        raise StopRequested(signum)
-    previous = {number: signal.signal(number, interrupted) for number in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @contextmanager

@@ -7,11 +7,15 @@ remove, so that the later run can tell that its maker is gone.
 import ctypes
 import os
 import signal
-from typing import Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 # prctl option of <linux/prctl.h>: the signal a process gets when the
 # thread that started it ends
 PR_SET_PDEATHSIG = 1
+
+# The signals that stop a run: Ctrl-C, kill's default, a closed terminal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # The exit status of a child whose parent died before it could ask for
 # the parent death signal, as a shell reports a SIGKILL
@@ -42,6 +46,47 @@ def parent_death_signal(signum: int) -> Callable[[], None]:
             # the parent died between fork and prctl: no signal will come
             os._exit(ORPHAN_EXIT)
     return in_child
+
+
+class StopRequested(KeyboardInterrupt):
+    """
+    A run stopped by one of STOP_SIGNALS; a KeyboardInterrupt, so that
+    no handler of ordinary errors holds it up
+
+    :param int signum: the signal
+    """
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def stop_signals_raise(
+    before_raise: Callable[[], None] = lambda: None, keep_ignored: bool = False
+) -> Iterator[None]:
+    """
+    Turn the first of STOP_SIGNALS into StopRequested and ignore
+    repeats, so that a second Ctrl-C cannot cut the cleanup short
+
+    :param callable before_raise: runs once the repeats are ignored,
+        before StopRequested is raised
+    :param bool keep_ignored: a signal ignored already (nohup) stays
+        ignored
+    """
+    def stop(signum: int, frame: Any) -> None:
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+        before_raise()
+        raise StopRequested(signum)
+    previous = {
+        number: signal.signal(number, stop) for number in STOP_SIGNALS
+        if not (keep_ignored and signal.getsignal(number) is signal.SIG_IGN)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def process_start_time(pid: int) -> Optional[str]:

@@ -10,14 +10,15 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Sequence
+from typing import Iterator, List, Sequence
 
-from kiwi_plugin_support.lifetime import process_start_time
+from kiwi_plugin_support.lifetime import (
+    StopRequested,
+    process_start_time,
+    stop_signals_raise,
+)
 
 log = logging.getLogger('kiwi')
-
-# Ctrl-C, kill's default and a closed terminal
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # how long the run's programs get to end on the Ctrl-C they are sent:
 # rsync, tar, podman and skopeo take milliseconds, a nested kiwi
@@ -43,18 +44,6 @@ def dies_with_parent(argv: Sequence[str], signal_name: str = 'TERM') -> List[str
         Ctrl-C only
     """
     return ['setpriv', '--pdeathsig', signal_name, '--'] + list(argv)
-
-
-class StopRequested(KeyboardInterrupt):
-    """
-    A run stopped by one of STOP_SIGNALS; a KeyboardInterrupt, so that
-    no handler of ordinary errors holds it up
-
-    :param int signum: the signal
-    """
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def child_processes() -> List[int]:
@@ -93,7 +82,7 @@ def stop_children() -> None:
 @contextmanager
 def stopped_cleanly(command: str) -> Iterator[None]:
     """
-    Turn the first of STOP_SIGNALS into StopRequested, after the
+    Turn the first stop signal into StopRequested, after the
     children ended, and ignore repeats, which would cut the cleanup
     short; at the end of the context the run exits with 128 + the
     signal number and one line
@@ -102,23 +91,12 @@ def stopped_cleanly(command: str) -> Iterator[None]:
 
     :param str command: e.g. 'system stash', for the message
     """
-    def stop(signum: int, frame: Any) -> None:
-        for number in STOP_SIGNALS:
-            signal.signal(number, signal.SIG_IGN)
-        stop_children()
-        raise StopRequested(signum)
-    previous = {
-        number: signal.signal(number, stop) for number in STOP_SIGNALS
-        if signal.getsignal(number) is not signal.SIG_IGN
-    }
     try:
-        yield
+        with stop_signals_raise(before_raise=stop_children, keep_ignored=True):
+            yield
     except StopRequested as stopped:
         log.error(
             f"'kiwi-ng {command}' stopped by {signal.Signals(stopped.signum).name}: "
             'what it had mounted and its work directories are removed'
         )
         sys.exit(128 + stopped.signum)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)

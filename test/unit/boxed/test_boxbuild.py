@@ -5,7 +5,7 @@ import pytest
 
 from harness.command_line import command_args, global_args
 from kiwi_boxed_plugin.boxbuild import EXIT_INTERRUPTED, report, run_boxbuild
-from kiwi_boxed_plugin.console import NOT_STARTED, TIMED_OUT, RunOutcome, StopRequested
+from kiwi_boxed_plugin.console import NOT_STARTED, TIMED_OUT, RunOutcome
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxBuildFailedError,
     KiwiBoxProtocolError,
@@ -13,6 +13,7 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxTimeoutError,
 )
 from kiwi_boxed_plugin.result import BoxRun
+from kiwi_plugin_support.lifetime import StopRequested
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from kiwi_boxed_plugin.console import (
     TIMED_OUT,
     ConsoleStream,
     Limits,
-    StopRequested,
-    interrupt_once,
     limits_due,
     run_console,
 )
@@ -205,31 +203,3 @@ class TestLimitsDue:
             NOT_STARTED: 160.0, TIMED_OUT: 500.0
         }
         assert limits_due(limits, 100.0, True, True) == {TIMED_OUT: 500.0}
-
-
-class TestInterruptOnce:
-    def test_first_signal_raises_repeats_ignored(self):
-        before = signal.getsignal(signal.SIGINT)
-        with pytest.raises(KeyboardInterrupt):
-            with interrupt_once():
-                try:
-                    os.kill(os.getpid(), signal.SIGTERM)
-                finally:
-                    # cleanup runs here: further signals must not cut it short
-                    os.kill(os.getpid(), signal.SIGINT)
-                    os.kill(os.getpid(), signal.SIGTERM)
-        assert signal.getsignal(signal.SIGINT) is before
-
-    @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-    def test_each_stop_signal_names_itself(self, signum):
-        before = signal.getsignal(signal.SIGHUP)
-        with pytest.raises(StopRequested) as stopped:
-            with interrupt_once():
-                try:
-                    os.kill(os.getpid(), signum)
-                finally:
-                    for repeat in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                        os.kill(os.getpid(), repeat)
-        assert stopped.value.signum == signum
-        assert isinstance(stopped.value, KeyboardInterrupt)
-        assert signal.getsignal(signal.SIGHUP) is before

@@ -7,9 +7,8 @@ import time
 import pytest
 
 from kiwi_stackbuild_plugin import interruption
-from kiwi_stackbuild_plugin.interruption import (
-    STOP_SIGNALS, child_processes, dies_with_parent, stopped_cleanly
-)
+from kiwi_stackbuild_plugin.interruption import child_processes, dies_with_parent, stopped_cleanly
+from kiwi_plugin_support.lifetime import STOP_SIGNALS
 
 
 def test_dies_with_parent():

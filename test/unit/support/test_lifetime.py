@@ -1,15 +1,20 @@
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 
 from harness.orphans import gone_within, orphan_of_killed_parent
+import pytest
+
 from kiwi_plugin_support.lifetime import (
+    StopRequested,
     parent_death_signal,
     process_start_time,
     run_alive,
     run_identity,
+    stop_signals_raise,
 )
 
 # A parent that starts a sleeping child with the parent death signal
@@ -67,3 +72,31 @@ class TestRunIdentity:
     def test_what_is_no_identity_counts_as_alive(self):
         for text in ('', 'x', '12', '12.', '.5', 'a.b', '1.2.3'):
             assert run_alive(text), text
+
+
+class TestStopSignalsRaise:
+    def test_first_signal_raises_repeats_ignored(self):
+        before = signal.getsignal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            with stop_signals_raise():
+                try:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                finally:
+                    # cleanup runs here: further signals must not cut it short
+                    os.kill(os.getpid(), signal.SIGINT)
+                    os.kill(os.getpid(), signal.SIGTERM)
+        assert signal.getsignal(signal.SIGINT) is before
+
+    @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+    def test_each_stop_signal_names_itself(self, signum):
+        before = signal.getsignal(signal.SIGHUP)
+        with pytest.raises(StopRequested) as stopped:
+            with stop_signals_raise():
+                try:
+                    os.kill(os.getpid(), signum)
+                finally:
+                    for repeat in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                        os.kill(os.getpid(), repeat)
+        assert stopped.value.signum == signum
+        assert isinstance(stopped.value, KeyboardInterrupt)
+        assert signal.getsignal(signal.SIGHUP) is before
