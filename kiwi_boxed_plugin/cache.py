@@ -49,6 +49,7 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxKernelError,
 )
 from kiwi_boxed_plugin.fetch import Fetcher, parse_sha256_file
+from kiwi_plugin_support.locks import lock_if_free
 
 log = logging.getLogger('kiwi')
 
@@ -462,14 +463,8 @@ class BoxCache:
             if not name.startswith(prefix):
                 continue
             path = os.path.join(temp_area, name)
-            try:
-                handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(handle)
+            handle = lock_if_free(path, os.O_RDONLY | os.O_DIRECTORY)
+            if handle is None:
                 continue
             log.info(f'removing {path} left by a build that ended abnormally')
             _remove_temp_dir(path, handle)
