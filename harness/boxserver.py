@@ -146,10 +146,6 @@ class BoxServer:
         with self.lock:
             return self.body_bytes.get(path, 0)
 
-    def total_sent(self) -> int:
-        with self.lock:
-            return sum(self.body_bytes.values())
-
     def reset_counters(self) -> None:
         with self.lock:
             self.requests.clear()

@@ -43,14 +43,19 @@ class RunOutcome:
     :param int exit_code: the exit status of qemu or of the container
     :param bool job_started: the agent said it started kiwi, or the
         started file of its limits appeared
-    :param bool stalled: stopped by the console watchdog (SILENT)
-    :param str limit: NOT_STARTED or TIMED_OUT if stopped at that
-        limit, '' otherwise
+    :param str limit: SILENT, NOT_STARTED or TIMED_OUT if stopped at
+        that limit, '' otherwise
     """
     exit_code: int
     job_started: bool
-    stalled: bool
     limit: str = ''
+
+    @property
+    def stalled(self) -> bool:
+        """
+        Stopped by the console watchdog: the box stayed silent
+        """
+        return self.limit == SILENT
 
 
 @dataclass(frozen=True)
@@ -152,10 +157,7 @@ def run_console(
         if reached:
             stop_process(process)
         exit_code = process.wait()
-    return RunOutcome(
-        exit_code, stream.job_started, reached == SILENT,
-        '' if reached == SILENT else reached
-    )
+    return RunOutcome(exit_code, stream.job_started, reached)
 
 
 def pump_console(process: subprocess.Popen, stream: ConsoleStream, limits: Limits) -> str:

@@ -89,7 +89,7 @@ class TestReport:
                 handle.write(f'{code}\n')
         with open(os.path.join(target, 'image.tar.xz'), 'w') as handle:
             handle.write('image')
-        return BoxRun(RunOutcome(box_exit, True, False, limit), started_at, 'podman')
+        return BoxRun(RunOutcome(box_exit, True, limit), started_at, 'podman')
 
     def test_success_lists_the_new_files(self, request_of, caplog):
         request = request_of()

@@ -532,7 +532,7 @@ class TestRun:
                 handle.write(f'{code}\n')
             with open(os.path.join(target, 'image.tar.xz'), 'w') as handle:
                 handle.write('image')
-            return RunOutcome(code, True, False)
+            return RunOutcome(code, True)
         mocker.patch('kiwi_boxed_plugin.container.run_console', side_effect=run_console)
 
         def create(argv, **kwargs):
@@ -554,7 +554,7 @@ class TestRun:
         self.agent(mocker, 0, seen)
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
         box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
-        assert box_run.outcome == RunOutcome(0, True, False) and box_run.engine == 'podman'
+        assert box_run.outcome == RunOutcome(0, True) and box_run.engine == 'podman'
         assert open(keep).read() == 'mine'
         assert seen['job'][1:3] == ['start', '--attach']
         assert seen['cmdline'] == 'kiwi-no-halt kiwi="system build"\n'
@@ -572,7 +572,7 @@ class TestRun:
         with open(os.path.join(request.target_dir, 'result.code'), 'w') as stale:
             stale.write('0\n')
         mocker.patch(
-            'kiwi_boxed_plugin.container.run_console', return_value=RunOutcome(1, False, False)
+            'kiwi_boxed_plugin.container.run_console', return_value=RunOutcome(1, False)
         )
         mocker.patch('subprocess.run', return_value=done(0))
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
@@ -600,7 +600,7 @@ class TestRun:
         """
         mocker.patch(
             'kiwi_boxed_plugin.container.run_console',
-            return_value=RunOutcome(-15, True, False, limit)
+            return_value=RunOutcome(-15, True, limit)
         )
         mocker.patch('subprocess.run', return_value=done(0))
         mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')

@@ -134,7 +134,7 @@ class TestPlantedLinks:
 
 
 def box_run(started_at, box_exit=0, job_started=True, engine='TCG'):
-    return BoxRun(RunOutcome(box_exit, job_started, False), started_at, engine)
+    return BoxRun(RunOutcome(box_exit, job_started), started_at, engine)
 
 
 class TestRaiseUnlessSucceeded:

@@ -4,7 +4,7 @@ from contextlib import contextmanager
 import pytest
 
 from kiwi_boxed_plugin.accel import Accelerator
-from kiwi_boxed_plugin.console import Limits, RunOutcome
+from kiwi_boxed_plugin.console import SILENT, Limits, RunOutcome
 from kiwi_boxed_plugin.vm import VmBoxBuild
 
 
@@ -71,7 +71,7 @@ def agent_writes(target, code):
         with open(os.path.join(target, 'result.code'), 'w') as handle:
             handle.write(f'{code}\n')
         open(console_log, 'w').close()
-        return RunOutcome(0, True, False)
+        return RunOutcome(0, True)
     return run
 
 
@@ -83,7 +83,7 @@ class TestBoxBuild:
         target = request.target_dir
         run = patch_run(mocker, target)
         box_run = VmBoxBuild(request, box, box_arch, '/usr/bin/qemu-system-x86_64', None).run()
-        assert box_run.outcome == RunOutcome(0, True, False)
+        assert box_run.outcome == RunOutcome(0, True)
         assert box_run.engine == 'software emulation (TCG): test'
         argv, console_log, interactive, limits = run.call_args[0]
         assert console_log == f'{target}/boxbuild.console.log'
@@ -107,7 +107,7 @@ class TestBoxBuild:
         with open(os.path.join(request.target_dir, 'result.code'), 'w') as stale:
             stale.write('0\n')
         (open(os.path.join(request.target_dir, 'keep.txt'), 'w')).close()
-        mocker.patch('kiwi_boxed_plugin.vm.run_console', return_value=RunOutcome(0, False, False))
+        mocker.patch('kiwi_boxed_plugin.vm.run_console', return_value=RunOutcome(0, False))
         VmBoxBuild(request, box, box_arch, 'qemu', None).run()
         assert not os.path.exists(os.path.join(request.target_dir, 'result.code'))
         assert os.path.exists(os.path.join(request.target_dir, 'keep.txt'))
@@ -126,7 +126,7 @@ class TestBoxBuild:
         def run(argv, console_log, interactive, limits):
             calls.append((argv[argv.index('-accel') + 1], limits.silence))
             if len(calls) == 1:
-                return RunOutcome(-15, False, True)
+                return RunOutcome(-15, False, SILENT)
             return succeed(argv, console_log, interactive, limits)
         mocker.patch('kiwi_boxed_plugin.vm.run_console', side_effect=run)
         box_run = VmBoxBuild(request, box, box_arch, 'qemu', None).run()
