@@ -227,6 +227,19 @@ def sharing_backend(command_args: Dict[str, Any]) -> str:
     return '9p'
 
 
+def whole_number(text: str, lowest: int, highest: Optional[int] = None) -> Optional[int]:
+    """
+    text as a whole number from lowest to highest (no upper bound when
+    highest is None), None if it is none: digits only, no sign, no space
+    """
+    if not re.fullmatch(r'\d+', text):
+        return None
+    number = int(text)
+    if number < lowest or (highest is not None and number > highest):
+        return None
+    return number
+
+
 def parse_box_memory(value: Optional[str]) -> int:
     """
     --box-memory in MiB, 0 when not given
@@ -273,11 +286,11 @@ def parse_cpus(value: Optional[str]) -> int:
     """
     if value is None:
         return 0
-    if not re.fullmatch(r'\d+', value) or not 1 <= int(value) <= 255:
+    cpus = whole_number(value, 1, 255)
+    if cpus is None:
         raise KiwiBoxRequestError(
             f"--box-smp-cpus '{value}' is not a cpu count: give a number from 1 to 255"
         )
-    cpus = int(value)
     if cpus > (os.cpu_count() or 1):
         log.warning(
             f'--box-smp-cpus {cpus} is more than the {os.cpu_count()} cpus of '
@@ -294,12 +307,13 @@ def parse_timeout(value: Optional[str]) -> int:
     """
     if value is None:
         return 0
-    if not re.fullmatch(r'\d+', value) or int(value) < 1:
+    number = whole_number(value, 1)
+    if number is None:
         raise KiwiBoxRequestError(
             f"--box-timeout '{value}' is not a number of minutes: give a whole "
             'number from 1, e.g. 90'
         )
-    return int(value)
+    return number
 
 
 def parse_start_timeout(value: Optional[str]) -> int:
@@ -310,12 +324,13 @@ def parse_start_timeout(value: Optional[str]) -> int:
     """
     if not value:
         return Defaults.get_job_start_seconds()
-    if not re.fullmatch(r'\d+', value) or int(value) < 1:
+    number = whole_number(value, 1)
+    if number is None:
         raise KiwiBoxRequestError(
             f"{START_TIMEOUT_VARIABLE} '{value}' is not a number of seconds: set a "
             f'whole number from 1 or unset it for {Defaults.get_job_start_seconds()}'
         )
-    return int(value)
+    return number
 
 
 def parse_console(value: Optional[str]) -> str:
@@ -356,12 +371,13 @@ def parse_port(value: Optional[str]) -> int:
     """
     if value is None:
         return 0
-    if not re.fullmatch(r'\d+', value) or not 1024 <= int(value) <= 65535:
+    number = whole_number(value, 1024, 65535)
+    if number is None:
         raise KiwiBoxRequestError(
             f"--ssh-port '{value}' is not a usable port: give a number "
             'from 1024 to 65535, or leave it out for a free one'
         )
-    return int(value)
+    return number
 
 
 def shared_path_for_box(value: Optional[str]) -> str:
