@@ -15,7 +15,7 @@ from urllib.request import pathname2url
 
 import yaml
 
-from kiwi_boxed_plugin.agent.kiwi_box_protocol import is_job_word
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import AGENT_MARK, is_job_word
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxArchNotFoundError,
@@ -86,6 +86,15 @@ class BoxArch:
         :param str obs_download_url: server of obs:// sources
         """
         return source_url(self.source, obs_download_url)
+
+    @property
+    def runs_agent(self) -> bool:
+        """
+        Whether the box runs our agent, which reads more of the job
+        than the published protocol (its kernel arguments carry
+        AGENT_MARK); the published boxes do not
+        """
+        return AGENT_MARK in self.cmdline
 
     @property
     def kernel_tarball(self) -> str:

@@ -67,6 +67,8 @@ class BoxbuildRequest:
         target dir, host files named by their carried copies
     :param list carried_files: host files to carry into the box
     :param bool container: --container: a box container, not a VM
+    :param bool keep_image_root: --keep-image-root: the build's
+        build/image-root comes back into the target dir
     :param int timeout_minutes: --box-timeout, 0 for no limit
     :param int start_seconds: how long the box may take to start its
         job
@@ -92,6 +94,7 @@ class BoxbuildRequest:
     kiwi_args: Tuple[str, ...]
     carried_files: Tuple[CarriedFile, ...]
     container: bool = False
+    keep_image_root: bool = False
     timeout_minutes: int = 0
     start_seconds: int = field(default_factory=Defaults.get_job_start_seconds)
 
@@ -142,10 +145,12 @@ def build_request(
     sharing = sharing_backend(command_args)
     ssh_key = command_args.get('--ssh-key') or ''
     ssh_port = parse_port(command_args.get('--ssh-port'))
-    if sharing != 'sshfs' and (ssh_key or ssh_port):
+    container = bool(command_args.get('--container'))
+    keep_image_root = bool(command_args.get('--keep-image-root'))
+    if keep_image_root and not container:
         raise KiwiBoxRequestError(
-            '--ssh-key and --ssh-port only apply to --sshfs-sharing: '
-            'add --sshfs-sharing or drop them'
+            '--keep-image-root needs --container: a box VM cannot hand the root '
+            'tree back with its owners (9p keeps them in xattrs, sshfs not at all)'
         )
     shared_path = shared_path_for_box(command_args.get('--shared-path'))
     check_local_repositories(build_args, tokens, shared_path)
@@ -185,7 +190,8 @@ def build_request(
         target_dir=target_dir,
         kiwi_args=kiwi_args,
         carried_files=carried,
-        container=bool(command_args.get('--container')),
+        container=container,
+        keep_image_root=keep_image_root,
         timeout_minutes=parse_timeout(command_args.get('--box-timeout')),
         start_seconds=parse_start_timeout(os.environ.get(START_TIMEOUT_VARIABLE)),
     )

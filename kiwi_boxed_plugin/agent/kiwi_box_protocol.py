@@ -46,6 +46,13 @@ JOB_STARTED_LINE = f'{AGENT_NAME}: {JOB_STARTED}'
 
 SHARING_BACKENDS = ('9p', 'virtiofs', 'sshfs')
 
+# A word of a box's own kernel arguments (the catalog's cmdline) that
+# says the box runs this agent and so reads the words of this module
+# beyond the published protocol (kiwi_ssh_port, the ssh identity by
+# fw_cfg). A box without it is served the published protocol alone:
+# the boxes of the published catalog cannot change.
+AGENT_MARK = 'kiwi_box_agent'
+
 # Words of the command line
 KIWI_WORD = 'kiwi'
 NO_HALT_FLAG = 'kiwi-no-halt'

@@ -7,6 +7,7 @@ usage: kiwi-ng system boxbuild -h | --help
            [--box-debug]
            [--box-timeout=<minutes>]
            [--container]
+           [--keep-image-root]
            [--kiwi-version=<version>]
            [--shared-path=<path>]
            [--no-update-check]
@@ -58,6 +59,10 @@ options:
     --container
         run the box's container image under podman instead of a
         virtual machine; the VM options have no effect then
+    --keep-image-root
+        with --container: leave the build's root tree in
+        <target-dir>/build/image-root, with its owners, modes, links
+        and xattrs, e.g. for 'kiwi-ng system stash'
     --kiwi-version=<version>
         install this kiwi version from PyPI in the box before the
         build
@@ -84,12 +89,12 @@ options:
         an sshd of yours on 127.0.0.1 for this run only, with a key
         pair made for this run
     --ssh-key=<name>
-        with --sshfs-sharing: also authorize the public key
-        ~/.ssh/<name>.pub for logging into the box as root; the box's
-        ssh port is then forwarded from a free port of 127.0.0.1
+        authorize the public key ~/.ssh/<name>.pub for logging into
+        the box as root; the box's ssh port is then forwarded from
+        127.0.0.1 (see --ssh-port)
     --ssh-port=<port>
-        with --sshfs-sharing: the 127.0.0.1 port of the sshd that
-        serves the shares for this run. Default: a free port
+        the port of 127.0.0.1 forwarded to the box's ssh port.
+        Default: a free port, when a login is wanted at all
     --x86_64
         use the x86_64 box
     --aarch64

@@ -27,7 +27,7 @@ class TestCatalog:
             'name': 'debian', 'mem_mb': '4096M', 'processors': 2, 'console': 'hvc0',
             'arch': [{
                 'name': 'x86_64',
-                'cmdline': ['root=/dev/vda1', 'rw', 'quiet', 'panic=-1'],
+                'cmdline': ['root=/dev/vda1', 'rw', 'quiet', 'panic=-1', 'kiwi_box_agent'],
                 'source': 'file:///var/cache/kiwi-plugins/debian-box',
                 'packages_file': 'Debian-Box.x86_64-System.packages',
                 'boxfiles': [

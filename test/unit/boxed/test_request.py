@@ -110,13 +110,28 @@ class TestBuildRequest:
                 '--no-such-option'
             ]}), global_args())
 
-    def test_ssh_options_need_sshfs(self, description, tmp_path):
-        with pytest.raises(KiwiBoxRequestError, match='--sshfs-sharing'):
+    def test_ssh_options_apply_to_every_backend(self, description, tmp_path):
+        # upstream command lines pass them with 9p too
+        request = build_request(command_args(**{
+            '<kiwi_build_command_args>': [
+                '--description', description, '--target-dir', str(tmp_path / 't')
+            ], '--ssh-port': '2222', '--ssh-key': 'id_ed25519'
+        }), global_args())
+        assert (request.sharing, request.ssh_port, request.ssh_key) == (
+            '9p', 2222, 'id_ed25519'
+        )
+
+    def test_keep_image_root_needs_container(self, description, tmp_path):
+        tokens = ['--description', description, '--target-dir', str(tmp_path / 't')]
+        with pytest.raises(KiwiBoxRequestError, match='--keep-image-root needs --container'):
             build_request(command_args(**{
-                '<kiwi_build_command_args>': [
-                    '--description', description, '--target-dir', str(tmp_path / 't')
-                ], '--ssh-port': '2222'
+                '<kiwi_build_command_args>': tokens, '--keep-image-root': True
             }), global_args())
+        request = build_request(command_args(**{
+            '<kiwi_build_command_args>': tokens, '--keep-image-root': True,
+            '--container': True
+        }), global_args())
+        assert request.keep_image_root
 
     def test_local_repository_needs_the_shared_path(self, description, tmp_path):
         repo = tmp_path / 'repo'
