@@ -86,15 +86,19 @@ def validate_registry(registry: str) -> RegistryLocation:
 @dataclass(frozen=True)
 class StashReference:
     """
-    A stash as the user names it: NAME, NAME:TAG or NAME@sha256:DIGEST
+    A stash as the user names it: [REGISTRY/]NAME, with :TAG or
+    @sha256:DIGEST
 
     :param str name: repository name without registry
     :param str tag: the tag, unused when a digest pins the image
     :param str digest: 'sha256:...' or None
+    :param str domain: the registry the user named, e.g. 'docker.io';
+        '' for a short name
     """
     name: str
     tag: str = StackbuildDefaults.default_tag
     digest: Optional[str] = None
+    domain: str = ''
 
     @classmethod
     def parse(cls, text: str) -> 'StashReference':
@@ -110,16 +114,21 @@ class StashReference:
                 raise KiwiStashNameError(
                     f"'{text}': a digest is written NAME@sha256:<64 hex digits>"
                 )
+        domain = ''
+        first, slash, rest = name.partition('/')
+        # as podman reads names: the first component is a registry when
+        # it has a '.' or a port or is localhost
+        if slash and _DOMAIN.fullmatch(first):
+            domain, name = first, rest
         tag = StackbuildDefaults.default_tag
         last = name.rsplit('/', 1)[-1]
         if ':' in last:
             name, tag = name.rsplit(':', 1)
             validate_tag(tag)
-        local = f'{StackbuildDefaults.local_registry}/'
-        if name.startswith(local):
-            name = name[len(local):]
         validate_name(name)
-        return cls(name, tag, digest)
+        if domain == StackbuildDefaults.local_registry:
+            domain = ''
+        return cls(name, tag, digest, domain)
 
     @property
     def suffix(self) -> str:
@@ -138,6 +147,16 @@ class StashReference:
         """
         return f'{self.local_repository()}{self.suffix}'
 
+    def lookup(self) -> str:
+        """
+        The reference as podman resolves it among the local images: a
+        short name as podman resolves short names (localhost/ first,
+        then its unqualified-search registries), a name with a registry
+        as it is
+        """
+        prefix = f'{self.domain}/' if self.domain else ''
+        return f'{prefix}{self.name}{self.suffix}'
+
     def remote(self, location: RegistryLocation) -> str:
         """
         The fully qualified reference in the given registry
@@ -147,4 +166,5 @@ class StashReference:
         return f'{location}/{self.name}{self.suffix}'
 
     def __str__(self) -> str:
-        return f'{self.name}{self.suffix}'
+        prefix = f'{self.domain}/' if self.domain else ''
+        return f'{prefix}{self.name}{self.suffix}'

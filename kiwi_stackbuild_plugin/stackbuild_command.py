@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional
 from kiwi_plugin_support.description import description_problem
 
 from kiwi_stackbuild_plugin.exceptions import (
-    KiwiStackDescriptionError, KiwiStashNotFoundError
+    KiwiStackDescriptionError, KiwiStashNameError, KiwiStashNotFoundError
 )
 from kiwi_stackbuild_plugin.images import ContainerImages
 from kiwi_stackbuild_plugin.interruption import stopped_cleanly
@@ -42,14 +42,15 @@ def resolve(
     The image id of each stash, pulled first from a registry if given
 
     :param str location: a registry location validate_registry returned,
-        None to take the stashes from the local storage
+        None to take the stashes from the local storage, where podman
+        resolves their names
     """
     items = []
     for reference in references:
         if location:
             image = images.pull(reference.remote(location))
         else:
-            local = reference.local()
+            local = reference.lookup()
             if not images.exists(local):
                 known = sorted({f'{row[0]}:{row[1]}' for row in stash_rows(images.stashes())})
                 raise KiwiStashNotFoundError(
@@ -77,6 +78,13 @@ def run_stackbuild(command_args: Dict[str, Any], global_args: Dict[str, Any]) ->
     references = [StashReference.parse(name) for name in command_args['--stash']]
     registry = command_args.get('--from-registry')
     location = validate_registry(registry) if registry else None
+    for reference in references:
+        if location and reference.domain:
+            raise KiwiStashNameError(
+                f"--stash {reference} names a registry and --from-registry names "
+                f"another: give the stash as {reference.name}{reference.suffix} with "
+                "--from-registry, or drop --from-registry to use the local image"
+            )
     description = command_args.get('--description') or ''
     if description:
         check_description(description, global_args.get('--kiwi-file') or '')

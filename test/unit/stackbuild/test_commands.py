@@ -91,7 +91,9 @@ def test_resolve_local_and_missing():
     assert stackbuild_command.resolve(images, [StashReference('a')], None) == [
         StackItem('a:latest', 'abc')
     ]
-    images.exists.assert_called_with('localhost/a:latest')
+    # podman resolves the short name among the local images
+    images.exists.assert_called_with('a:latest')
+    images.inspect.assert_called_with('a:latest')
     with pytest.raises(KiwiStashNotFoundError, match=(
         "no stash 'b:latest': the stashes are known:v1; see 'kiwi-ng system stash --list'"
     )):
@@ -182,6 +184,8 @@ def test_stackbuild_pulls_from_the_validated_registry(stackbuild, as_root, kiwi_
 @pytest.mark.parametrize('words, error, match', [
     (['--stash', 'A'], KiwiStashNameError, "'A' is not a valid stash name"),
     (['--from-registry', 'x y'], KiwiStashNameError, "'x y' is not a registry location"),
+    (['--stash', 'quay.io/b', '--from-registry', 'localhost:5000'], KiwiStashNameError,
+     '--stash quay.io/b:latest names a registry and --from-registry names another'),
     (['--description', '{tmp}'], KiwiStackDescriptionError,
      "is not a kiwi description: it has no config.xml or \\*.kiwi; --description takes"),
     (['--description', '{tmp}/missing'], KiwiStackDescriptionError,

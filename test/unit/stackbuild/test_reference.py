@@ -79,6 +79,28 @@ def test_parse(text, name, tag, digest):
     assert StashReference.parse(text) == StashReference(name, tag, digest)
 
 
+@pytest.mark.parametrize('text, domain, name, lookup', [
+    # short names go to podman as typed: it resolves them
+    ('base', '', 'base', 'base:latest'),
+    ('library/debian:bookworm', '', 'library/debian', 'library/debian:bookworm'),
+    ('localhost/base', '', 'base', 'base:latest'),
+    ('docker.io/library/debian:bookworm', 'docker.io', 'library/debian',
+     'docker.io/library/debian:bookworm'),
+    ('localhost:5000/s/base:v1', 'localhost:5000', 's/base', 'localhost:5000/s/base:v1'),
+    (f'quay.io/org/app@{DIGEST}', 'quay.io', 'org/app', f'quay.io/org/app@{DIGEST}'),
+])
+def test_parse_keeps_a_registry_for_podman(text, domain, name, lookup):
+    reference = StashReference.parse(text)
+    assert (reference.domain, reference.name, reference.lookup()) == (domain, name, lookup)
+    assert str(reference) == lookup
+
+
+@pytest.mark.parametrize('text', ['docker.io/', 'docker.io/UP', 'docker.io/a b'])
+def test_parse_rejects_bad_names_after_a_registry(text):
+    with pytest.raises(KiwiStashNameError):
+        StashReference.parse(text)
+
+
 @pytest.mark.parametrize('text, match', [
     ('Base', 'upper case'),
     ('base:', 'not a valid tag'),
