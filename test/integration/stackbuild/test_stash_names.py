@@ -38,7 +38,8 @@ def test_pulled_images_resolve_by_short_and_full_name(containers, small_root, tm
         items = resolve(images, [StashReference.parse(typed)], None)
         assert [item.image for item in items] == [image], typed
     root = str(tmp_path / 'stacked' / 'image-root')
-    Stacker(images).stack(resolve(images, [StashReference.parse('names-probe:bookworm')], None), root)
+    short = [StashReference.parse('names-probe:bookworm')]
+    Stacker(images).stack(resolve(images, short, None), root)
     with open(os.path.join(root, 'one')) as handle:
         assert handle.read() == 'one\n'
     # a name podman cannot resolve locally is reported, never pulled
