@@ -7,7 +7,7 @@ import os
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Sequence, Tuple
 
 # a generous bound for one boot of the box under software emulation on
 # a loaded host; it only keeps a hung box from hanging the suite
@@ -24,9 +24,22 @@ class BuiltBox:
     catalog: str
     storage_conf: str
     build_log: str
+    # the box files' name prefix, and the kernel arguments of its
+    # catalog entry (the conformance flavour's has no panic=: the
+    # boots add it, as boxbuild does)
+    file_prefix: str = 'Debian-Box.x86_64'
+    cmdline: Tuple[str, ...] = ('root=/dev/vda1', 'rw', 'quiet', 'panic=-1')
 
     def path(self, name: str) -> str:
         return os.path.join(self.output, name)
+
+    @property
+    def system_disk(self) -> str:
+        return self.path(f'{self.file_prefix}-System.qcow2')
+
+    @property
+    def kernel_tarball(self) -> str:
+        return self.path(f'{self.file_prefix}-Kernel.tar.xz')
 
 
 @dataclass
@@ -37,7 +50,8 @@ class BootResult:
 
 @contextmanager
 def qemu_box(
-    box: BuiltBox, boot: dict, kernel_args: str, shares: Sequence[tuple], console: str
+    box: BuiltBox, boot: dict, kernel_args: str, shares: Sequence[tuple], console: str,
+    ssh_port: int = 0
 ) -> Iterator[subprocess.Popen]:
     """
     A running box VM: software emulation (the KVM of this host is too
@@ -48,18 +62,20 @@ def qemu_box(
     :param list shares: (mount tag, host directory) pairs
     :param str console: file of the console; qemu's own output goes
         to console + '.qemu'
+    :param int ssh_port: if not 0, the host's 127.0.0.1 port forwarded
+        to the box's port 22
     """
-    cmdline = ' '.join(
-        ['root=/dev/vda1', 'rw', 'quiet', 'panic=-1', 'console=hvc0', kernel_args]
-    )
+    netdev = 'user,id=net0' + (f',hostfwd=tcp:127.0.0.1:{ssh_port}-:22' if ssh_port else '')
+    panic = [] if any(word.startswith('panic=') for word in box.cmdline) else ['panic=-1']
+    cmdline = ' '.join(list(box.cmdline) + panic + ['console=hvc0', kernel_args])
     argv: List[str] = [
         'qemu-system-x86_64', '-nodefaults', '-no-user-config', '-display', 'none',
         '-no-reboot', '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max',
         '-m', '3072', '-smp', '2',
         '-kernel', boot['kernel'], '-initrd', boot['initrd'], '-append', cmdline,
-        '-drive', f"file={box.path('Debian-Box.x86_64-System.qcow2')},if=virtio,"
+        '-drive', f'file={box.system_disk},if=virtio,'
         'format=qcow2,snapshot=on',
-        '-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0',
+        '-netdev', netdev, '-device', 'virtio-net-pci,netdev=net0',
         '-device', 'virtio-serial-pci',
         '-chardev', f'file,id=console0,path={console}', '-device', 'virtconsole,chardev=console0',
     ]

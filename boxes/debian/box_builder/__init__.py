@@ -23,6 +23,13 @@ one rename.
 
 Runs as root. Uses no loop mounts: the disk is made with mkfs.ext4 -d.
 
+Flavours (--flavour): 'agent', the box of recipe.toml and root/ running
+our agent; 'conformance', the same system with the overrides and files
+of flavours/conformance/, whose box side behaves as the published
+boxes' does (a job script instead of the agent, a baked root key pair,
+systemd as the container image's entry point). Each has its own file
+names, output, recipe hash, container image and catalog entry.
+
 The modules, one concern each:
 
 - recipe: recipe.toml, the box's file names, the recipe hash

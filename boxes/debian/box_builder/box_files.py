@@ -9,9 +9,10 @@ import tarfile
 
 from box_builder.disk import write_system_disk
 from box_builder.errors import BoxBuildError
-from box_builder.files import file_sha256, sha256_line, write_file
+from box_builder.files import copy_file, file_sha256, sha256_line, write_file
 from box_builder.programs import run
 from box_builder.recipe import Recipe
+from box_builder.root_tree import BAKED_KEY
 
 
 def write_packages(rootfs: str, path: str) -> None:
@@ -76,6 +77,11 @@ def write_box_files(recipe: Recipe, rootfs: str, work: str, output: str) -> None
         os.path.join(output, recipe.system_disk)
     )
     write_rootfs_tarball(rootfs, os.path.join(output, recipe.rootfs_tarball))
+    if recipe.baked_root_key:
+        copy_file(
+            os.path.join(rootfs, BAKED_KEY.lstrip('/') + '.pub'),
+            os.path.join(output, recipe.root_public_key)
+        )
     for name in recipe.published:
         write_file(
             os.path.join(output, name + '.sha256'),

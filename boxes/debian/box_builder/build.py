@@ -11,7 +11,7 @@ from box_builder.box_files import write_box_files
 from box_builder.files import write_file
 from box_builder.mounts import remove_tree
 from box_builder.publish import HASH_STAMP, publish, remove_leftovers, verify_box
-from box_builder.recipe import Recipe, load_recipe, recipe_hash
+from box_builder.recipe import AGENT, Recipe, load_recipe, recipe_hash
 from box_builder.root_tree import RootTreeBuilder
 
 log = logging.getLogger('build-box')
@@ -31,16 +31,17 @@ def build_box(recipe: Recipe, mirror: str, work: str, deb_cache: str, box_dir: s
     write_box_files(recipe, rootfs, work, box_dir)
 
 
-def ensure_box(output: str, mirror: str, force: bool) -> Recipe:
+def ensure_box(output: str, mirror: str, force: bool, flavour: str = AGENT) -> Recipe:
     """
     Build the box unless the output holds it for this recipe already
 
     :param str output: the box link, an absolute path
     :param str mirror: Debian mirror URL
     :param bool force: build even if the box is up to date
+    :param str flavour: the box's flavour, see recipe.FLAVOURS
     """
-    recipe = load_recipe()
-    digest = recipe_hash(mirror)
+    recipe = load_recipe(flavour=flavour)
+    digest = recipe_hash(mirror, flavour)
     if not force and verify_box(output, recipe, digest):
         log.info('box %s is up to date (recipe %s)', output, digest[:12])
         return recipe

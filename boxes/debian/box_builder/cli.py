@@ -15,9 +15,14 @@ from box_builder.catalog_merge import install_catalog_entry, user_catalog
 from box_builder.container_image import import_container
 from box_builder.errors import BoxBuildError
 from box_builder.publish import build_lock, read_recipe_hash
-from box_builder.recipe import load_recipe
+from box_builder.recipe import AGENT, CONFORMANCE, FLAVOURS, load_recipe
 
 DEFAULT_OUTPUT = '/var/cache/kiwi-plugins/debian-box'
+# where each flavour's box goes unless --output says otherwise
+DEFAULT_OUTPUTS = {
+    AGENT: DEFAULT_OUTPUT,
+    CONFORMANCE: '/var/cache/kiwi-plugins/debian-conformance-box',
+}
 
 log = logging.getLogger('build-box')
 
@@ -26,7 +31,16 @@ def parse_options(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='build-box', description='Build the Debian box of boxes/debian/recipe.toml'
     )
-    parser.add_argument('--output', default=DEFAULT_OUTPUT, help='box directory (a link)')
+    parser.add_argument(
+        '--flavour', choices=FLAVOURS, default=AGENT,
+        help='agent: the box running our agent (default); conformance: a box whose box '
+        'side behaves as the published boxes\' does'
+    )
+    parser.add_argument(
+        '--output', default='',
+        help='box directory (a link; default: '
+        + ', '.join(f'{path} for {name}' for name, path in DEFAULT_OUTPUTS.items()) + ')'
+    )
     catalog = parser.add_mutually_exclusive_group()
     catalog.add_argument(
         '--catalog', default='',
@@ -57,12 +71,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if os.geteuid() != 0:
             raise BoxBuildError('building the box needs root (debootstrap, chroot)')
-        recipe = load_recipe()
-        output = os.path.abspath(options.output)
+        recipe = load_recipe(flavour=options.flavour)
+        output = os.path.abspath(options.output or DEFAULT_OUTPUTS[options.flavour])
         # a terminated build must leave through its cleanup (mounts)
         signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
         with build_lock(output):
-            ensure_box(output, options.mirror.rstrip('/') or host_mirror(recipe), options.force)
+            ensure_box(
+                output, options.mirror.rstrip('/') or host_mirror(recipe), options.force,
+                options.flavour
+            )
         if not options.no_container:
             import_container(output, recipe, read_recipe_hash(output))
         if not options.no_catalog:

@@ -1,10 +1,13 @@
 """
 The box's root tree as podman's container image, for the plugin's
-container mode (which passes its own command, so the image sets none).
+container mode (which passes its own command to our agent's box, so its
+image sets none; a flavour may name an entry point).
 """
+import json
 import logging
 import os
 import subprocess
+from typing import List
 
 from box_builder.programs import run
 from box_builder.recipe import Recipe
@@ -38,8 +41,19 @@ def import_container(output: str, recipe: Recipe, recipe_hash: str) -> None:
         log.info('container image %s is up to date', reference)
         return
     log.info('importing the container image %s', reference)
-    run([
-        'podman', 'import',
-        '--change', f'LABEL {CONTAINER_LABEL}={recipe_hash}',
+    run(['podman', 'import'] + image_changes(recipe, recipe_hash) + [
         os.path.join(output, recipe.rootfs_tarball), reference
     ])
+
+
+def image_changes(recipe: Recipe, recipe_hash: str) -> List[str]:
+    """
+    The --change options of the import: the recipe hash label, and the
+    recipe's entry point if it has one (a flavour whose container runs
+    systemd: podman's systemd mode needs /sbin/init as the command)
+    """
+    changes = ['--change', f'LABEL {CONTAINER_LABEL}={recipe_hash}']
+    entrypoint = recipe.data.get('container', {}).get('entrypoint')
+    if entrypoint:
+        changes += ['--change', f'ENTRYPOINT {json.dumps(list(entrypoint))}']
+    return changes

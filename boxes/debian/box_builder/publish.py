@@ -39,8 +39,7 @@ def verify_box(output: str, recipe: Recipe, recipe_hash: str) -> bool:
             if file_sha256(os.path.join(output, name)) != expected:
                 return False
         return all(
-            os.path.isfile(os.path.join(output, name))
-            for name in (recipe.packages_file, recipe.rootfs_tarball)
+            os.path.isfile(os.path.join(output, name)) for name in recipe.unpublished
         )
     except (OSError, IndexError):
         return False

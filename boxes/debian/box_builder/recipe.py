@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from kiwi_boxed_plugin.agent import BOX_AGENT_FILES, BOX_AGENT_UNIT, source_path
 
+from box_builder.errors import BoxBuildError
 from box_builder.files import read_file
 from box_builder.host_settings import carried_settings, host_ca_certificates
 
@@ -22,6 +23,14 @@ PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 RECIPE = os.path.join(BOX_DIR, 'recipe.toml')
 FILES_TREE = os.path.join(BOX_DIR, 'root')
 ENTRY_POINT = os.path.join(BOX_DIR, 'build-box')
+# the flavours of the box: 'agent' is the box of recipe.toml and root/
+# alone, running our agent; every other flavour is recipe.toml with the
+# overrides of flavours/<name>/recipe.toml, and root/ with the files of
+# flavours/<name>/root/ over it
+AGENT = 'agent'
+CONFORMANCE = 'conformance'
+FLAVOURS = (AGENT, CONFORMANCE)
+FLAVOURS_DIR = os.path.join(BOX_DIR, 'flavours')
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,30 @@ class Recipe:
     The parsed recipe.toml
     """
     data: Dict[str, Any]
+    flavour: str = AGENT
+
+    @property
+    def runs_agent(self) -> bool:
+        """
+        Whether the box carries our agent and its unit (else the
+        flavour's files tree brings the box side)
+        """
+        return bool(self.data.get('flavour', {}).get('agent', True))
+
+    @property
+    def baked_root_key(self) -> bool:
+        """
+        Whether the box carries an ssh key pair of root's, made at
+        build time, the same in every copy of the box
+        """
+        return bool(self.data.get('flavour', {}).get('baked_root_key', False))
+
+    @property
+    def files_trees(self) -> List[str]:
+        """
+        The files trees copied into the box, in order: later ones win
+        """
+        return [FILES_TREE] + ([flavour_tree(self.flavour)] if self.flavour != AGENT else [])
 
     @property
     def name(self) -> str:
@@ -62,16 +95,67 @@ class Recipe:
         return self.file_name('rootfs.tar')
 
     @property
+    def root_public_key(self) -> str:
+        """
+        The public half of the baked root key, published beside the
+        box so that a host can authorize it for a run's shares
+        """
+        return self.file_name('root_id_rsa.pub')
+
+    @property
     def published(self) -> List[str]:
         """
         The box files of the catalog entry, each with a .sha256 beside it
         """
         return [self.kernel_tarball, self.system_disk]
 
+    @property
+    def unpublished(self) -> List[str]:
+        """
+        The other files of a complete box directory
+        """
+        return [self.packages_file, self.rootfs_tarball] + (
+            [self.root_public_key] if self.baked_root_key else []
+        )
 
-def load_recipe(path: str = RECIPE) -> Recipe:
+
+def flavour_dir(flavour: str) -> str:
+    return os.path.join(FLAVOURS_DIR, flavour)
+
+
+def flavour_tree(flavour: str) -> str:
+    return os.path.join(flavour_dir(flavour), 'root')
+
+
+def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Dict[str, Any]:
+    """
+    A recipe with a flavour's overrides: tables are merged key by key,
+    any other value (lists too) is replaced
+    """
+    result = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def load_recipe(path: str = RECIPE, flavour: str = AGENT) -> Recipe:
+    """
+    :param str flavour: one of FLAVOURS
+    :raises BoxBuildError: for a flavour the builder does not know
+    """
+    if flavour not in FLAVOURS:
+        raise BoxBuildError(
+            f"unknown box flavour '{flavour}': choose one of {', '.join(FLAVOURS)}"
+        )
     with open(path, 'rb') as handle:
-        return Recipe(tomllib.load(handle))
+        data = tomllib.load(handle)
+    if flavour != AGENT:
+        with open(os.path.join(flavour_dir(flavour), 'recipe.toml'), 'rb') as handle:
+            data = merged(data, tomllib.load(handle))
+    return Recipe(data, flavour)
 
 
 def hash_inputs(files: Sequence[Tuple[str, bytes]], host: Mapping[str, str]) -> str:
@@ -102,27 +186,30 @@ def tree_files(directory: str) -> List[str]:
     )
 
 
-def recipe_files() -> List[Tuple[str, bytes]]:
+def recipe_files(flavour: str = AGENT) -> List[Tuple[str, bytes]]:
     """
     Every file that decides what the box holds, named as the hash
     knows it: the builder (entry point and package), the recipe, the
-    files tree, the box side of the plugin under agent/, and the host's
-    CA certificates under host-ca/
+    files tree, the box side of the plugin under agent/ (the agent
+    flavour) or the flavour's directory (any other flavour), and the
+    host's CA certificates under host-ca/
     """
     builder = [path for path in tree_files(PACKAGE_DIR) if path.endswith('.py')]
-    files = [
-        (os.path.relpath(path, BOX_DIR), read_file(path))
-        for path in [ENTRY_POINT, RECIPE] + tree_files(FILES_TREE) + builder
-    ]
-    for name in BOX_AGENT_FILES + (BOX_AGENT_UNIT,):
-        files.append((f'agent/{name}', read_file(source_path(name))))
+    paths = [ENTRY_POINT, RECIPE] + tree_files(FILES_TREE) + builder
+    if flavour != AGENT:
+        paths += tree_files(flavour_dir(flavour))
+    files = [(os.path.relpath(path, BOX_DIR), read_file(path)) for path in paths]
+    if flavour == AGENT:
+        for name in BOX_AGENT_FILES + (BOX_AGENT_UNIT,):
+            files.append((f'agent/{name}', read_file(source_path(name))))
     for path in host_ca_certificates():
         files.append((f'host-ca/{os.path.basename(path)}', read_file(path)))
     return files
 
 
-def recipe_hash(mirror: str) -> str:
+def recipe_hash(mirror: str, flavour: str = AGENT) -> str:
     """
-    The hash of the box this host builds from this recipe and mirror
+    The hash of the box this host builds from this recipe, flavour and
+    mirror
     """
-    return hash_inputs(recipe_files(), carried_settings(mirror, os.environ))
+    return hash_inputs(recipe_files(flavour), carried_settings(mirror, os.environ))

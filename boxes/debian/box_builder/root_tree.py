@@ -21,7 +21,7 @@ from box_builder.host_settings import (
 )
 from box_builder.mounts import bind_mount, chroot_mounts
 from box_builder.programs import run
-from box_builder.recipe import FILES_TREE, Recipe
+from box_builder.recipe import Recipe
 
 # nothing may start services in the chroot
 POLICY_RC = 'usr/sbin/policy-rc.d'
@@ -33,6 +33,10 @@ SHARE_POINTS = ('description', 'bundle', 'result')
 # every URL it fetched
 APT_SOURCES = 'etc/apt/sources.list'
 BOOTSTRAP_LOG = 'var/log/bootstrap.log'
+# root's baked key pair of a flavour that wants one
+BAKED_KEY_DIR = 'root/.ssh'
+BAKED_KEY = '/root/.ssh/id_rsa'
+BAKED_KEY_COMMENT = 'kiwi@boxbuild'
 
 log = logging.getLogger('build-box')
 
@@ -88,7 +92,7 @@ class RootTreeBuilder:
             self.install_packages()
             self.carry_host_settings()
             self.install_kiwi()
-            self.install_agent()
+            self.install_box_side()
             self.configure_services()
             self.clean_up_chroot()
         self.finish_files()
@@ -181,6 +185,36 @@ class RootTreeBuilder:
         )
         os.symlink('/opt/kiwi/bin/kiwi-ng', self.path('usr/local/bin/kiwi-ng'))
 
+    def install_box_side(self) -> None:
+        """
+        What runs the host's jobs: our agent, or the flavour's files
+        tree (its units must be there before they are enabled) and,
+        if the flavour wants it, root's baked key pair; and the mount
+        points of the job's shares
+        """
+        if self.recipe.runs_agent:
+            self.install_agent()
+        else:
+            self.copy_files_trees()
+        if self.recipe.baked_root_key:
+            self.bake_root_key()
+        for directory in SHARE_POINTS:
+            os.makedirs(self.path(directory), exist_ok=True)
+
+    def bake_root_key(self) -> None:
+        """
+        An ssh key pair of root's made now, the same in every copy of
+        the box (the published boxes' way of authenticating their sshfs
+        mounts; a flavour reproduces it on purpose)
+        """
+        log.info('making the baked ssh key pair of root')
+        os.makedirs(self.path(BAKED_KEY_DIR), mode=0o700, exist_ok=True)
+        os.chmod(self.path(BAKED_KEY_DIR), 0o700)
+        self.chroot(
+            'ssh-keygen', '-q', '-t', 'rsa', '-b', '3072', '-N', '', '-C', BAKED_KEY_COMMENT,
+            '-f', BAKED_KEY
+        )
+
     def install_agent(self) -> None:
         """
         The box side of the plugin beside each other in BOX_AGENT_DIR
@@ -200,8 +234,6 @@ class RootTreeBuilder:
         copy_file(
             source_path(BOX_AGENT_UNIT), self.path(f'etc/systemd/system/{BOX_AGENT_UNIT}')
         )
-        for directory in SHARE_POINTS:
-            os.makedirs(self.path(directory), exist_ok=True)
 
     def configure_services(self) -> None:
         services = self.recipe.data['services']
@@ -226,14 +258,23 @@ class RootTreeBuilder:
         os.unlink(self.path(UNSAFE_IO))
         os.unlink(self.path(POLICY_RC))
 
+    def copy_files_trees(self) -> None:
+        """
+        Copy root/ and the flavour's files tree over the tree, in
+        this order, so that the flavour's files win
+        """
+        for tree in self.recipe.files_trees:
+            # a file of the tree replaces a link in its place, never
+            # writes through it
+            run(['cp', '-a', '--remove-destination', '--', tree + '/.', self.rootfs])
+
     def finish_files(self) -> None:
         """
-        Copy root/ over the tree, last so that it wins (resolv.conf);
-        empty the machine id so that every boot of the box gets its own
+        Copy the files trees over the tree, last so that they win
+        (resolv.conf); empty the machine id so that every boot of the
+        box gets its own
         """
-        # a file of the tree replaces a link in its place, never
-        # writes through it
-        run(['cp', '-a', '--remove-destination', '--', FILES_TREE + '/.', self.rootfs])
+        self.copy_files_trees()
         write_file(self.path('etc/machine-id'), '')
         write_file(
             self.path('etc/fstab'), '# the kernel command line mounts the root read-write\n'

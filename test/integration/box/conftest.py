@@ -14,7 +14,7 @@ import pytest
 from box_builder.apt_sources import host_mirror
 from box_builder.recipe import load_recipe
 from harness.box_qemu import BOOT_TIMEOUT, BootResult, BuiltBox, qemu_box
-from harness.debian_box import BOX_OUTPUT, run_builder
+from harness.debian_box import BOX_OUTPUT, CONFORMANCE, CONFORMANCE_BOX_OUTPUT, run_builder
 from harness.paths import TEST_STORE
 from harness.podman import write_storage_conf
 
@@ -90,6 +90,82 @@ def boot_box(box, boot_files, tmp_path):
     def boot(kernel_args: str, shares: Sequence[tuple]) -> BootResult:
         console = str(tmp_path / 'console.log')
         with qemu_box(box, boot_files, kernel_args, shares, console) as vm:
+            try:
+                returncode = vm.wait(timeout=BOOT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                returncode = -1
+        with open(console, errors='replace') as handle:
+            text = handle.read()
+        with open(console + '.qemu', errors='replace') as handle:
+            qemu_output = handle.read()
+        assert returncode == 0, f'qemu: {returncode} {qemu_output}\nconsole:\n{text}'
+        return BootResult(returncode, text)
+    return boot
+
+
+# the conformance flavour of the box (boxes/debian/flavours/conformance):
+# its own catalog, podman store and boot files, so that its tests and
+# the agent box's never share state
+CONFORMANCE_ROOT = os.path.join(TEST_STORE, 'box-conformance')
+
+
+@pytest.fixture(scope='session')
+def conformance_environment() -> dict:
+    root = os.path.join(CONFORMANCE_ROOT, 'containers')
+    os.makedirs(root, exist_ok=True)
+    storage = write_storage_conf(
+        os.path.join(root, 'storage.conf'), f'{root}/graphroot', f'{root}/runroot'
+    )
+    return dict(
+        os.environ, KIWI_BOXED_PLUGIN_CFG=os.path.join(CONFORMANCE_ROOT, 'kiwi_boxed_plugin.yml'),
+        CONTAINERS_STORAGE_CONF=storage, TMPDIR=os.path.join(CONFORMANCE_ROOT, 'tmp')
+    )
+
+
+@pytest.fixture(scope='session')
+def conformance_box(conformance_environment) -> BuiltBox:
+    """
+    The conformance box, built now if its recipe changed since the last
+    build, its container image in the tests' podman store
+    """
+    log = run_builder(conformance_environment, flavour=CONFORMANCE)
+    recipe = load_recipe(flavour=CONFORMANCE)
+    return BuiltBox(
+        output=CONFORMANCE_BOX_OUTPUT, catalog=conformance_environment['KIWI_BOXED_PLUGIN_CFG'],
+        storage_conf=conformance_environment['CONTAINERS_STORAGE_CONF'], build_log=log,
+        file_prefix=f'{recipe.name}.{recipe.arch}',
+        cmdline=tuple(recipe.data['catalog']['cmdline'])
+    )
+
+
+@pytest.fixture(scope='session')
+def conformance_boot_files(conformance_box) -> dict:
+    """
+    The conformance box's kernel and initrd, extracted once per session
+    """
+    target = os.path.join(CONFORMANCE_ROOT, 'boot')
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(target)
+    found = {}
+    with tarfile.open(conformance_box.kernel_tarball) as tarball:
+        for member in tarball.getmembers():
+            kind = member.name.rsplit('.', 1)[-1]
+            tarball.extract(member, target, filter='data')
+            found[kind] = os.path.join(target, member.name)
+    return found
+
+
+@pytest.fixture
+def boot_conformance_box(conformance_box, conformance_boot_files, tmp_path):
+    """
+    Boot the conformance box with a job and 9p shares; return qemu's
+    exit status and the console output once the box powered off
+    """
+    def boot(kernel_args: str, shares: Sequence[tuple]) -> BootResult:
+        console = str(tmp_path / 'console.log')
+        with qemu_box(
+            conformance_box, conformance_boot_files, kernel_args, shares, console
+        ) as vm:
             try:
                 returncode = vm.wait(timeout=BOOT_TIMEOUT)
             except subprocess.TimeoutExpired:

@@ -91,3 +91,22 @@ class TestWriteBoxFiles:
             assert (tmp_path / f'{name}.sha256').read_text() == \
                 f'{file_sha256(str(tmp_path / name))}  {name}\n'
         assert not (tmp_path / f'{recipe.rootfs_tarball}.sha256').exists()
+
+
+class TestConformanceBoxFiles:
+    def test_the_public_half_of_the_baked_key_beside_the_box(self, tmp_path, mocker):
+        recipe = load_recipe(flavour='conformance')
+        for step in ('write_packages', 'write_kernel_tarball', 'write_system_disk',
+                     'write_rootfs_tarball'):
+            mocker.patch.object(box_files, step)
+        mocker.patch.object(box_files, 'file_sha256', return_value='0' * 64)
+        keys = tmp_path / 'rootfs' / 'root' / '.ssh'
+        keys.mkdir(parents=True)
+        (keys / 'id_rsa').write_text('PRIVATE')
+        (keys / 'id_rsa.pub').write_text('ssh-rsa AAAA kiwi@boxbuild\n')
+        output = tmp_path / 'box'
+        output.mkdir()
+        write_box_files(recipe, str(tmp_path / 'rootfs'), '/work', str(output))
+        assert (output / 'Debian-Conformance-Box.x86_64-root_id_rsa.pub').read_text() == \
+            'ssh-rsa AAAA kiwi@boxbuild\n'
+        assert 'PRIVATE' not in [path.read_text() for path in output.iterdir()]

@@ -97,3 +97,38 @@ class TestInstallCatalogEntry:
         with pytest.raises(BoxBuildError, match='not valid YAML: fix it or pass --no-catalog'):
             install_catalog_entry(str(path), recipe, '/boxes/debian')
         assert path.read_text() == 'box: ['
+
+
+class TestConformanceCatalog:
+    def test_entry_in_the_published_schema_beside_ours(self, recipe, tmp_path):
+        conformance = load_recipe(flavour='conformance')
+        entry = catalog_entry(
+            conformance, 'file:///var/cache/kiwi-plugins/debian-conformance-box'
+        )
+        assert entry == {
+            'name': 'debian-conformance', 'mem_mb': '4096M', 'processors': 2,
+            'console': 'hvc0',
+            'arch': [{
+                'name': 'x86_64',
+                # no agent mark: boxbuild speaks the published protocol
+                # only; no panic=: the host adds it
+                'cmdline': ['root=/dev/vda1', 'rw', 'quiet'],
+                'source': 'file:///var/cache/kiwi-plugins/debian-conformance-box',
+                'packages_file': 'Debian-Conformance-Box.x86_64-System.packages',
+                'boxfiles': [
+                    'Debian-Conformance-Box.x86_64-Kernel.tar.xz',
+                    'Debian-Conformance-Box.x86_64-System.qcow2',
+                ],
+                'container': 'localhost/kiwi-boxes/debian-conformance:latest',
+                'use_initrd': True,
+            }],
+        }
+        catalog = tmp_path / 'catalog.yml'
+        install_catalog_entry(str(catalog), recipe, '/var/cache/kiwi-plugins/debian-box')
+        install_catalog_entry(
+            str(catalog), conformance, '/var/cache/kiwi-plugins/debian-conformance-box'
+        )
+        boxes = {box.name: box for box in load_catalog_file(str(catalog))}
+        assert sorted(boxes) == ['debian', 'debian-conformance']
+        assert boxes['debian'].arch('x86_64').runs_agent
+        assert not boxes['debian-conformance'].arch('x86_64').runs_agent

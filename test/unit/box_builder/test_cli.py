@@ -33,7 +33,7 @@ def test_the_whole_way(steps, tmp_path, monkeypatch):
     steps['host_mirror'].return_value = 'http://host.example/debian'
     assert main(['--output', str(tmp_path / 'box')]) == 0
     steps['ensure_box'].assert_called_once_with(
-        str(tmp_path / 'box'), 'http://host.example/debian', False
+        str(tmp_path / 'box'), 'http://host.example/debian', False, 'agent'
     )
     recipe = steps['import_container'].call_args.args[1]
     steps['import_container'].assert_called_once_with(str(tmp_path / 'box'), recipe, 'abc')
@@ -49,7 +49,7 @@ def test_mirror_force_and_nothing_else(steps, tmp_path):
     ]) == 0
     steps['host_mirror'].assert_not_called()
     steps['ensure_box'].assert_called_once_with(
-        str(tmp_path / 'box'), 'http://m.example/debian', True
+        str(tmp_path / 'box'), 'http://m.example/debian', True, 'agent'
     )
     steps['import_container'].assert_not_called()
     steps['install_catalog_entry'].assert_not_called()
@@ -65,3 +65,32 @@ def test_catalog_and_no_catalog_exclude_each_other(capsys):
     with pytest.raises(SystemExit):
         main(['--catalog', 'x.yml', '--no-catalog'])
     assert 'not allowed with argument' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('flavour, output, name', [
+    ([], '/var/cache/kiwi-plugins/debian-box', 'debian'),
+    (['--flavour', 'agent'], '/var/cache/kiwi-plugins/debian-box', 'debian'),
+    (['--flavour', 'conformance'], '/var/cache/kiwi-plugins/debian-conformance-box',
+     'debian-conformance'),
+])
+def test_each_flavour_has_its_output_and_recipe(steps, flavour, output, name):
+    assert main(flavour + ['--mirror', 'http://m', '--no-catalog']) == 0
+    steps['ensure_box'].assert_called_once_with(
+        output, 'http://m', False, (flavour or ['', 'agent'])[1]
+    )
+    recipe = steps['import_container'].call_args.args[1]
+    assert recipe.data['catalog']['name'] == name
+    assert steps['import_container'].call_args.args[0] == output
+
+
+def test_an_output_wins_over_the_flavours(steps, tmp_path):
+    assert main([
+        '--flavour', 'conformance', '--output', str(tmp_path / 'box'), '--mirror', 'http://m'
+    ]) == 0
+    assert steps['ensure_box'].call_args.args[0] == str(tmp_path / 'box')
+
+
+def test_an_unknown_flavour_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(['--flavour', 'published'])
+    assert "invalid choice: 'published'" in capsys.readouterr().err

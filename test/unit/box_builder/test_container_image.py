@@ -48,3 +48,15 @@ def test_an_image_of_this_recipe_stays(podman_inspect, mocker):
     run = mocker.patch.object(container_image, 'run')
     import_container('/boxes/debian-box', load_recipe(), 'abc')
     run.assert_not_called()
+
+
+def test_the_conformance_image_has_systemd_as_entry_point(podman_inspect, mocker):
+    podman_inspect(125)
+    run = mocker.patch.object(container_image, 'run')
+    import_container('/boxes/debian-conformance-box', load_recipe(flavour='conformance'), 'abc')
+    run.assert_called_once_with([
+        'podman', 'import', '--change', f'LABEL {CONTAINER_LABEL}=abc',
+        '--change', 'ENTRYPOINT ["/sbin/init"]',
+        '/boxes/debian-conformance-box/Debian-Conformance-Box.x86_64-rootfs.tar',
+        'localhost/kiwi-boxes/debian-conformance:latest'
+    ])

@@ -100,3 +100,20 @@ class TestBuildLock:
         output = tmp_path / 'cache' / 'debian-box'
         with build_lock(str(output)):
             assert (tmp_path / 'cache' / 'debian-box.lock').exists()
+
+
+class TestVerifyConformanceBox:
+    def test_the_public_key_is_part_of_the_box(self, tmp_path):
+        recipe = load_recipe(flavour='conformance')
+        directory = tmp_path / 'debian-conformance-box.abc'
+        directory.mkdir()
+        for name in recipe.published + recipe.unpublished:
+            (directory / name).write_text(name)
+        for name in recipe.published:
+            (directory / f'{name}.sha256').write_text(
+                sha256_line(file_sha256(str(directory / name)), name)
+            )
+        (directory / 'recipe.hash').write_text('abc\n')
+        assert verify_box(str(directory), recipe, 'abc')
+        os.unlink(directory / 'Debian-Conformance-Box.x86_64-root_id_rsa.pub')
+        assert not verify_box(str(directory), recipe, 'abc')

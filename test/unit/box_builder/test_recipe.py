@@ -6,8 +6,13 @@ import os
 
 import pytest
 
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import AGENT_MARK
+
 from box_builder import recipe as recipe_module
-from box_builder.recipe import BOX_DIR, hash_inputs, load_recipe, recipe_files, recipe_hash
+from box_builder.errors import BoxBuildError
+from box_builder.recipe import (
+    AGENT, BOX_DIR, CONFORMANCE, hash_inputs, load_recipe, merged, recipe_files, recipe_hash,
+)
 
 
 class TestRecipe:
@@ -79,3 +84,102 @@ class TestRecipeFiles:
         before = recipe_hash('m')
         (box_side / 'kiwi_box_protocol.py').write_text('changed')
         assert recipe_hash('m') != before
+
+
+class TestFlavours:
+    def test_the_agent_box_is_recipe_toml_alone(self):
+        recipe = load_recipe()
+        assert recipe.flavour == AGENT
+        assert recipe.runs_agent
+        assert not recipe.baked_root_key
+        assert recipe.files_trees == [os.path.join(BOX_DIR, 'root')]
+        assert recipe.unpublished == [
+            'Debian-Box.x86_64-System.packages', 'Debian-Box.x86_64-rootfs.tar'
+        ]
+
+    def test_the_conformance_box_shares_the_recipe_but_the_box_side(self):
+        agent, conformance = load_recipe(), load_recipe(flavour=CONFORMANCE)
+        assert conformance.flavour == CONFORMANCE
+        assert not conformance.runs_agent
+        assert conformance.baked_root_key
+        # the same system
+        for table in ('packages', 'dpkg', 'initramfs', 'kiwi'):
+            assert conformance.data[table] == agent.data[table]
+        for key in ('suite', 'disk_size_gib', 'debian_arch', 'hostname'):
+            assert conformance.data['box'][key] == agent.data['box'][key]
+        assert conformance.published == [
+            'Debian-Conformance-Box.x86_64-Kernel.tar.xz',
+            'Debian-Conformance-Box.x86_64-System.qcow2',
+        ]
+        assert conformance.packages_file == 'Debian-Conformance-Box.x86_64-System.packages'
+        assert conformance.unpublished == [
+            'Debian-Conformance-Box.x86_64-System.packages',
+            'Debian-Conformance-Box.x86_64-rootfs.tar',
+            'Debian-Conformance-Box.x86_64-root_id_rsa.pub',
+        ]
+        assert conformance.files_trees == [
+            os.path.join(BOX_DIR, 'root'), os.path.join(BOX_DIR, 'flavours', 'conformance', 'root')
+        ]
+
+    def test_the_conformance_box_runs_its_job_unit_not_the_agent(self):
+        services = load_recipe(flavour=CONFORMANCE).data['services']
+        assert 'kiwi-box-job.service' in services['enable']
+        assert 'ssh.service' in services['enable']
+        assert 'kiwi-box-agent.service' not in services['enable']
+        # network-online.target waits for the link (bounded by a drop-in)
+        assert 'systemd-networkd-wait-online.service' not in services['mask']
+        assert 'systemd-networkd-wait-online.service' in services['enable']
+
+    def test_the_conformance_catalog_entry_is_the_published_kind(self):
+        catalog = load_recipe(flavour=CONFORMANCE).data['catalog']
+        assert catalog['name'] == 'debian-conformance'
+        assert catalog['container'] == 'localhost/kiwi-boxes/debian-conformance:latest'
+        assert AGENT_MARK not in catalog['cmdline']
+        assert not [word for word in catalog['cmdline'] if word.startswith('panic=')]
+
+    def test_unknown_flavour(self):
+        with pytest.raises(BoxBuildError, match="unknown box flavour 'x': choose one of agent, "):
+            load_recipe(flavour='x')
+
+    @pytest.mark.parametrize('base, overrides, expected', [
+        ({'a': {'b': 1, 'c': 2}}, {'a': {'c': 3}}, {'a': {'b': 1, 'c': 3}}),
+        ({'a': [1, 2]}, {'a': [3]}, {'a': [3]}),
+        ({'a': {'b': 1}}, {'d': 'x'}, {'a': {'b': 1}, 'd': 'x'}),
+        ({'a': 1}, {'a': {'b': 2}}, {'a': {'b': 2}}),
+    ])
+    def test_overrides_merge_tables_and_replace_the_rest(self, base, overrides, expected):
+        before = repr(base)
+        assert merged(base, overrides) == expected
+        assert repr(base) == before
+
+
+class TestFlavourHashes:
+    @pytest.fixture(autouse=True)
+    def host(self, mocker):
+        mocker.patch.object(recipe_module, 'carried_settings', return_value={'mirror': 'm'})
+        mocker.patch.object(recipe_module, 'host_ca_certificates', return_value=[])
+
+    def test_each_flavour_hashes_its_own_box_side(self):
+        agent = dict(recipe_files(AGENT))
+        conformance = dict(recipe_files(CONFORMANCE))
+        assert 'agent/kiwi_box_agent.py' in agent
+        assert not [name for name in agent if name.startswith('flavours/')]
+        assert 'flavours/conformance/recipe.toml' in conformance
+        assert 'flavours/conformance/root/usr/bin/kiwi-box-job' in conformance
+        assert not [name for name in conformance if name.startswith('agent/')]
+        # both are built from the same recipe, files tree and builder
+        for name in ('recipe.toml', 'root/etc/hostname', 'build-box', 'box_builder/root_tree.py'):
+            assert agent[name] == conformance[name]
+        assert recipe_hash('m', AGENT) != recipe_hash('m', CONFORMANCE)
+
+    def test_the_agent_box_ignores_the_flavours(self, tmp_path, monkeypatch):
+        before = recipe_hash('m', AGENT)
+        conformance_before = recipe_hash('m', CONFORMANCE)
+        flavours = tmp_path / 'flavours'
+        (flavours / 'conformance' / 'root').mkdir(parents=True)
+        source = os.path.join(BOX_DIR, 'flavours', 'conformance', 'recipe.toml')
+        (flavours / 'conformance' / 'recipe.toml').write_text(open(source).read())
+        (flavours / 'conformance' / 'root' / 'changed').write_text('x')
+        monkeypatch.setattr(recipe_module, 'FLAVOURS_DIR', str(flavours))
+        assert recipe_hash('m', AGENT) == before
+        assert recipe_hash('m', CONFORMANCE) != conformance_before

@@ -9,7 +9,8 @@ import pytest
 from kiwi_boxed_plugin.agent import BOX_AGENT_DIR, BOX_AGENT_FILES, BOX_AGENT_UNIT
 
 from box_builder import root_tree
-from box_builder.recipe import load_recipe
+from box_builder.programs import run
+from box_builder.recipe import CONFORMANCE, load_recipe
 from box_builder.root_tree import (
     APT_SOURCES, POLICY_RC, UNSAFE_IO, RootTreeBuilder, dpkg_filter,
 )
@@ -51,7 +52,7 @@ class TestInstallAgent:
 
     def test_all_box_side_files_beside_each_other(self, builder, sources):
         os.makedirs(builder.path('etc/systemd/system'))
-        builder.install_agent()
+        builder.install_box_side()
         agent_dir = builder.path(BOX_AGENT_DIR)
         assert sorted(os.listdir(agent_dir)) == sorted(BOX_AGENT_FILES)
         for name in BOX_AGENT_FILES:
@@ -62,6 +63,73 @@ class TestInstallAgent:
         assert os.path.isfile(builder.path(f'etc/systemd/system/{BOX_AGENT_UNIT}'))
         for share in ('description', 'bundle', 'result'):
             assert os.path.isdir(builder.path(share))
+        # nothing of the conformance flavour
+        assert not os.path.exists(builder.path('usr/bin/kiwi-box-job'))
+        assert not os.path.exists(builder.path('root/.ssh'))
+
+
+class TestConformanceBoxSide:
+    @pytest.fixture
+    def builder(self, tmp_path, mocker):
+        rootfs = tmp_path / 'rootfs'
+        rootfs.mkdir()
+        builder = RootTreeBuilder(
+            load_recipe(flavour=CONFORMANCE), 'http://m.example/debian', str(rootfs),
+            str(tmp_path / 'debs')
+        )
+        # ssh-keygen in the chroot, played by the host's with -f in the tree
+        mocker.patch.object(
+            builder, 'chroot', side_effect=lambda *argv: run(
+                list(argv[:-1]) + [builder.path(argv[-1])]
+            )
+        )
+        return builder
+
+    def test_the_job_script_and_units_instead_of_the_agent(self, builder, mocker):
+        bake = mocker.patch.object(builder, 'bake_root_key')
+        builder.install_box_side()
+        bake.assert_called_once_with()
+        assert not os.path.exists(builder.path(BOX_AGENT_DIR))
+        assert not os.path.exists(builder.path(f'etc/systemd/system/{BOX_AGENT_UNIT}'))
+        assert mode_of(builder.path('usr/bin/kiwi-box-job')) == 0o755
+        unit = builder.path('etc/systemd/system/kiwi-box-job.service')
+        with open(unit) as handle:
+            text = handle.read()
+        assert 'After=network-online.target' in text
+        assert 'Wants=network-online.target' in text
+        assert 'KillMode=process' in text
+        # root/ is there as well, for the files the flavour shares
+        assert os.path.isfile(builder.path('etc/systemd/network/80-kiwi-box.network'))
+        for share in ('description', 'bundle', 'result'):
+            assert os.path.isdir(builder.path(share))
+
+    def test_the_flavours_files_win_over_root(self, builder, mocker):
+        mocker.patch.object(builder, 'bake_root_key')
+        builder.install_box_side()
+        with open(builder.path('etc/systemd/system/serial-getty@.service.d/kiwi-box.conf')) as \
+                handle:
+            text = handle.read()
+        assert 'After=kiwi-box-job.service' in text
+        assert 'kiwi-box-agent' not in text
+
+    def test_a_baked_root_key_pair(self, builder):
+        builder.install_box_side()
+        assert mode_of(builder.path('root/.ssh')) == 0o700
+        assert mode_of(builder.path('root/.ssh/id_rsa')) == 0o600
+        with open(builder.path('root/.ssh/id_rsa.pub')) as handle:
+            public = handle.read().split()
+        assert public[0] == 'ssh-rsa'
+        assert public[2] == 'kiwi@boxbuild'
+
+    def test_each_build_bakes_its_own_key(self, builder, tmp_path):
+        builder.install_box_side()
+        with open(builder.path('root/.ssh/id_rsa.pub')) as handle:
+            first = handle.read()
+        for name in ('id_rsa', 'id_rsa.pub'):
+            os.unlink(builder.path(f'root/.ssh/{name}'))
+        builder.install_box_side()
+        with open(builder.path('root/.ssh/id_rsa.pub')) as handle:
+            assert handle.read() != first
 
 
 class TestChrootPreparation:
@@ -91,7 +159,7 @@ class TestBuild:
         mounted.return_value.__exit__.side_effect = lambda *issue: steps.append('unmount')
         for step in (
             'bootstrap', 'prepare_chroot', 'install_packages', 'carry_host_settings',
-            'install_kiwi', 'install_agent', 'configure_services', 'clean_up_chroot',
+            'install_kiwi', 'install_box_side', 'configure_services', 'clean_up_chroot',
             'finish_files', 'refuse_credentials',
         ):
             mocker.patch.object(
@@ -100,7 +168,7 @@ class TestBuild:
         builder.build()
         assert steps == [
             'bootstrap', 'mount', 'prepare_chroot', 'install_packages',
-            'carry_host_settings', 'install_kiwi', 'install_agent', 'configure_services',
+            'carry_host_settings', 'install_kiwi', 'install_box_side', 'configure_services',
             'clean_up_chroot', 'unmount', 'finish_files', 'refuse_credentials',
         ]
         assert os.path.isdir(os.path.join(builder.deb_cache, 'partial'))
