@@ -12,18 +12,19 @@ from harness.debian_box import builder_argv
 from harness.paths import TEST_STORE
 from harness.podman import podman, write_storage_conf
 
-STORE = os.path.join(TEST_STORE, 'container')
+# KIWI_PLUGINS_CONTAINER_STORE: a store of its own, e.g. for a second
+# test run beside another one
+STORE = os.environ.get('KIWI_PLUGINS_CONTAINER_STORE') or os.path.join(TEST_STORE, 'container')
 
 
 def podman_environment() -> Dict[str, str]:
     """
-    The environment that points podman at the tests' own storage and
-    configuration, never at the default store; containers an earlier,
-    killed test run left are removed
-
-    runc and the reduced ulimits are what running a container needs
-    on these hosts (crun rejects their hybrid cgroups; root lacks
-    CAP_SYS_RESOURCE to raise ulimits to podman's defaults).
+    The environment that points podman at the tests' own storage, never
+    at the default store, and at no configuration of the tests': podman
+    runs as installed (no containers.conf of ours, none of the caller's
+    either), so the suite proves that boxbuild finds what this host's
+    podman needs by itself (runc, ulimits root can raise). Containers an
+    earlier, killed test run left are removed.
     """
     storage = os.path.join(STORE, 'storage')
     temp = os.path.join(STORE, 'tmp')
@@ -32,27 +33,19 @@ def podman_environment() -> Dict[str, str]:
     storage_conf = write_storage_conf(
         os.path.join(STORE, 'storage.conf'), f'{storage}/graph', f'{storage}/run'
     )
-    containers_conf = os.path.join(STORE, 'containers.conf')
-    with open(containers_conf, 'w') as handle:
-        handle.write(
-            '[containers]\n'
-            'default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
-            '[engine]\n'
-            'runtime = "runc"\n'
-            f'tmp_dir = "{storage}/libpod-tmp"\n'
-            f'image_copy_tmp_dir = "{temp}"\n'
-        )
     environment = dict(os.environ)
-    environment.update(
-        CONTAINERS_STORAGE_CONF=storage_conf, CONTAINERS_CONF=containers_conf, TMPDIR=temp
-    )
+    environment.pop('CONTAINERS_CONF', None)
+    # TMPDIR: podman copies images through it (its default is /var/tmp)
+    environment.update(CONTAINERS_STORAGE_CONF=storage_conf, TMPDIR=temp)
     # containers of an earlier, killed test run would fail the checks
     # that nothing is left behind
     podman(environment, 'rm', '--all', '--force', '--time', '0')
     return environment
 
 
-def container_box(environment: Dict[str, str]) -> ContainerEnvironment:
+def container_box(
+    environment: Dict[str, str], flavour: str = ''
+) -> ContainerEnvironment:
     """
     The Debian box with its container image imported into the tests'
     storage, in a catalog of the tests' own
@@ -61,10 +54,14 @@ def container_box(environment: Dict[str, str]) -> ContainerEnvironment:
     imports the image only when the storage lacks this recipe's.
 
     :param dict environment: see podman_environment
+    :param str flavour: the box flavour, '' for our agent's box,
+        'conformance' for the published-manner one (catalog entry
+        debian-conformance, in the same catalog)
     """
     catalog = os.path.join(STORE, 'catalog.yml')
+    flavour_options = ['--flavour', flavour] if flavour else []
     subprocess.run(
-        builder_argv('--catalog', catalog),
+        builder_argv(*flavour_options, '--catalog', catalog),
         check=True, stdin=subprocess.DEVNULL, env=environment
     )
     return ContainerEnvironment(environment, catalog)

@@ -1,14 +1,22 @@
 """
 The container runner: one build in the box's container image under
-podman, a sibling of the VM runner that speaks the same protocol to the
-same box agent and hands back the same outcome for judging.
+podman, a sibling of the VM runner that speaks the same protocol and
+hands back the same outcome for judging.
 
-The agent is the container's command (PID 1), not systemd: systemd in
-a container wants a TTY for the agent's console and more privileges,
-while the agent run directly needs neither, its stdout is the console
-stream and its exit status the container's. Being PID 1 also keeps
-the agent out of reach of the Ctrl-C that is passed to kiwi inside
-(see stop_container), so the agent still writes the verdict.
+In our agent's images the agent is the container's command (PID 1),
+not systemd: systemd in a container wants a TTY for the agent's console
+and more privileges, while the agent run directly needs neither, its
+stdout is the console stream and its exit status the container's. Being
+PID 1 also keeps the agent out of reach of the Ctrl-C that is passed to
+kiwi inside (see stop_container), so the agent still writes the verdict.
+
+A published box's image runs its own entry point, systemd, whose unit
+reads /container.cmdline; its console is the container's terminal
+(--tty), and it ends the container with 'reboot -f'.
+
+Both build into an empty staging dir inside the target dir, mounted as
+/bundle (a published box empties its /bundle), whose results are moved
+over afterwards (see staging).
 """
 import json
 import logging
@@ -20,12 +28,13 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Iterator, List, Mapping, Sequence
 
 from kiwi_boxed_plugin.agent import BOX_AGENT_DIR
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     BUNDLE_DIR,
+    CARRIED_FILES_DIR,
     CONTAINER_CMDLINE,
     DESCRIPTION_DIR,
     RESULT_CODE,
@@ -34,17 +43,22 @@ from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
 )
 from kiwi_boxed_plugin.box_network import ISOLATED, network_mode, podman_network
 from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
+from kiwi_boxed_plugin import staging
 from kiwi_boxed_plugin.console import Limits, RunOutcome, run_console
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.exceptions import (
     KiwiBoxContainerError,
     KiwiBoxContainerImageError,
     KiwiBoxContainerRootError,
+    KiwiBoxRequestError,
+    KiwiBoxStagingError,
 )
 from kiwi_boxed_plugin.host_files import carried_files
-from kiwi_boxed_plugin.leftovers import run_dir, run_name_prefix
+from kiwi_boxed_plugin.leftovers import made_by_gone_run, run_dir, run_name_prefix
+from kiwi_boxed_plugin.podman_host import PodmanRunOptions, detect_run_options
 from kiwi_boxed_plugin.request import BoxbuildRequest
-from kiwi_boxed_plugin.result import BoxRun, clear_stale_result
+from kiwi_boxed_plugin.result import BoxRun, WrittenCode, clear_stale_result, read_result_code
+from kiwi_boxed_plugin.target_files import create_file, remove_entry
 from kiwi_plugin_support.host import find_program, host_arch
 from kiwi_plugin_support.lifetime import parent_death_signal, run_alive, run_identity
 from kiwi_plugin_support.text import last_line
@@ -58,6 +72,18 @@ AGENT_ENVIRONMENT = ('PYTHONUNBUFFERED=1', 'LANG=C.UTF-8', 'HOME=/root')
 # With --box-debug the container outlives the agent for the shell
 KEEPER_COMMAND = ('sleep', 'infinity')
 DEBUG_SHELL = ('/bin/bash', '--login')
+
+# How a published box's container ends itself: 'reboot -f' of systemd
+# as PID 1 ends it as by SIGHUP (measured: 129), a poweroff as by
+# SIGINT; the verdict is in result.code then
+SELF_ENDED_EXIT_CODES = (128 + signal.SIGHUP, 128 + signal.SIGINT)
+
+# The moves of the staging dir as root in a helper container of the box
+# image (see staging), for a user whose podman runs through sudo
+STAGING_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'staging.py')
+HELPER_PYTHON = '/usr/bin/python3'
+HELPER_SCRIPT = '/kiwi-boxbuild-staging.py'
+HELPER_TARGET = '/kiwi-boxbuild-target'
 
 # kiwi's default shared cache location, used by kiwi in the box
 BOX_KIWI_CACHE = '/var/cache/kiwi'
@@ -188,28 +214,50 @@ def check_container_arch(arch: str, host: str) -> None:
         )
 
 
-def container_cmdline(kiwi_args: Sequence[str], kiwi_version: str) -> str:
+def container_cmdline(
+    kiwi_args: Sequence[str], kiwi_version: str, runs_agent: bool = True,
+    debug: bool = False, keep_image_root: bool = False
+) -> str:
     """
     The job for /container.cmdline: no sharing backend, podman mounts
-    the directories; no halt, the container ends with its agent and
-    has no system to power off
+    the directories
+
+    Our agent gets no halt, its container ends with it and has no
+    system to power off, and the image root word when asked. A
+    published box gets the published words only: kiwi-no-halt with
+    --box-debug (its systemd stays up for the shell), and never the
+    image root word (it builds into the bundle anyway).
     """
-    job = BoxJob(kiwi_args=tuple(kiwi_args), no_halt=True, kiwi_version=kiwi_version)
+    if runs_agent:
+        job = BoxJob(
+            kiwi_args=tuple(kiwi_args), no_halt=True, kiwi_version=kiwi_version,
+            keep_image_root=keep_image_root
+        )
+    else:
+        job = BoxJob(kiwi_args=tuple(kiwi_args), no_halt=debug, kiwi_version=kiwi_version)
     return encode_job(job) + '\n'
 
 
 def container_mounts(
-    description: str, target_dir: str, cmdline_file: str, shared_path: str,
-    kiwi_cache: str
+    description: str, bundle_dir: str, cmdline_file: str, shared_path: str,
+    kiwi_cache: str, carried_dir: str = ''
 ) -> List[ContainerMount]:
     """
+    :param str bundle_dir: the staging dir the box builds into
     :param str kiwi_cache: host's kiwi shared cache, '' to not share it
+    :param str carried_dir: the carried files in the bundle dir, ''
+        for none: mounted read-only over themselves, so that a box
+        that empties its /bundle cannot remove them
     """
     mounts = [
         ContainerMount(description, DESCRIPTION_DIR, read_only=True),
-        ContainerMount(target_dir, BUNDLE_DIR, read_only=False),
+        ContainerMount(bundle_dir, BUNDLE_DIR, read_only=False),
         ContainerMount(cmdline_file, CONTAINER_CMDLINE, read_only=True),
     ]
+    if carried_dir:
+        mounts.append(
+            ContainerMount(carried_dir, f'{BUNDLE_DIR}/{CARRIED_FILES_DIR}', read_only=True)
+        )
     if kiwi_cache:
         mounts.append(ContainerMount(kiwi_cache, BOX_KIWI_CACHE, read_only=False))
     if shared_path:
@@ -219,14 +267,18 @@ def container_mounts(
 
 def create_argv(
     podman: Sequence[str], name: str, image: str, mounts: Sequence[ContainerMount],
-    keep_running: bool, network: str = ISOLATED
+    keep_running: bool, network: str = ISOLATED, runs_agent: bool = True,
+    options: PodmanRunOptions = PodmanRunOptions([], [])
 ) -> List[str]:
     """
     :param bool keep_running: --box-debug: a keeper is the command and
         the agent is started in it, so a shell can follow the build
     :param str network: the box network, see box_network
+    :param bool runs_agent: the image runs our agent; else its own
+        entry point (systemd), with a terminal for its console
+    :param PodmanRunOptions options: what this host's podman needs
     """
-    argv = list(podman) + [
+    argv = list(podman) + list(options.global_options) + [
         'create', '--name', name,
         # loop devices, device nodes, mounts: an image build needs all
         '--privileged',
@@ -237,10 +289,14 @@ def create_argv(
         '--label', f'{RUN_LABEL}={run_identity()}',
         # the full host image reference: never a short-name lookup
         '--pull', 'never',
-    ]
-    argv += environment_options()
+    ] + list(options.create_options)
     for mount in mounts:
         argv += ['--mount', mount.option()]
+    if not runs_agent:
+        # systemd writes the console, the job's output among it, to the
+        # container's terminal; without one it goes nowhere
+        return argv + ['--tty', '--', image]
+    argv += environment_options()
     # '--': the image reference comes from a catalog, never an option
     if keep_running:
         # the keeper, PID 1, ignores SIGTERM and holds nothing worth
@@ -289,6 +345,62 @@ def remove_argv(podman: Sequence[str], name: str) -> List[str]:
     ]
 
 
+def staging_helper_argv(
+    podman: Sequence[str], name: str, image: str, target_dir: str, script_args: Sequence[str],
+    options: PodmanRunOptions = PodmanRunOptions([], [])
+) -> List[str]:
+    """
+    A helper container of the box image that runs the staging script
+    as root on the target dir, for a user whose podman runs through
+    sudo: the box's files are root's, and root-owned directories can
+    be neither moved nor removed by the user
+
+    :param list script_args: the script's arguments after the target
+        dir, see staging.script_argv
+    """
+    mounts = [
+        ContainerMount(target_dir, HELPER_TARGET, read_only=False),
+        ContainerMount(STAGING_SCRIPT, HELPER_SCRIPT, read_only=True),
+    ]
+    argv = list(podman) + list(options.global_options) + [
+        'run', '--rm', '--name', name, '--network', 'none', '--pull', 'never',
+        '--label', f'{RUN_LABEL}={run_identity()}', '--entrypoint', HELPER_PYTHON,
+    ] + list(options.create_options)
+    for mount in mounts:
+        argv += ['--mount', mount.option()]
+    return argv + ['--', image, HELPER_SCRIPT, HELPER_TARGET] + list(script_args)
+
+
+def gone_staging_dirs(names: Sequence[str]) -> List[str]:
+    """
+    The staging dirs among the names of a target dir whose run is gone
+    """
+    return sorted(
+        name for name in names
+        if staging.STAGING_NAME.fullmatch(name) and made_by_gone_run(name)
+    )
+
+
+def published_exit_code(exit_code: int) -> int:
+    """
+    A published box's container ends itself by rebooting its systemd:
+    that end is a normal one, judged by result.code
+    """
+    return 0 if exit_code in SELF_ENDED_EXIT_CODES else exit_code
+
+
+def check_image_root_free(target_dir: str, keep_image_root: bool) -> None:
+    """
+    :raises KiwiBoxRequestError: when the image root is to come back
+        and the target dir has one, as kiwi refuses an existing root
+    """
+    image_root = os.path.join(target_dir, staging.BUILD_DIR, staging.IMAGE_ROOT)
+    if keep_image_root and os.path.lexists(image_root):
+        raise KiwiBoxRequestError(
+            f'--keep-image-root: {image_root} exists: remove it or choose another --target-dir'
+        )
+
+
 def container_name() -> str:
     """
     A name of its own per run, so that parallel builds never meet;
@@ -318,6 +430,21 @@ class Podman:
     """
     def __init__(self, prefix: Sequence[str]) -> None:
         self.prefix = list(prefix)
+
+    @property
+    def as_root(self) -> bool:
+        """
+        Whether podman runs as this process's user, root, not through
+        sudo
+        """
+        return len(self.prefix) == 1
+
+    def runtime_name(self) -> str:
+        """
+        The OCI runtime podman picks, '' if it does not say
+        """
+        info = self.run(['info', '--format', '{{.Host.OCIRuntime.Name}}'])
+        return info.stdout.decode(errors='replace').strip() if info.returncode == 0 else ''
 
     @classmethod
     def for_this_user(cls, interactive: bool) -> 'Podman':
@@ -523,6 +650,7 @@ class ContainerBoxBuild:
     podman: Podman
     debug_shell: bool
     network: str = ISOLATED
+    options: PodmanRunOptions = field(default_factory=lambda: PodmanRunOptions([], []))
 
     @classmethod
     def prepare(cls, request: BoxbuildRequest) -> 'ContainerBoxBuild':
@@ -539,6 +667,7 @@ class ContainerBoxBuild:
                 "--container or add 'container:' to its catalog entry"
             )
         check_container_arch(request.arch, host_arch())
+        check_image_root_free(request.target_dir, request.keep_image_root)
         for option in ignored_vm_options(request):
             log.warning(f'{option} applies to box VMs only: it has no effect with --container')
         debug_shell = request.debug and has_terminal()
@@ -551,43 +680,136 @@ class ContainerBoxBuild:
 
     def run(self) -> BoxRun:
         """
-        Have the box's image and run the build in a container of it
+        Have the box's image and run the build in a container of it,
+        building into a staging dir whose results then move into the
+        target dir
         """
         request = self.request
         self.podman.ensure_image(self.arch.container, request.update_check)
         self.podman.sweep_containers()
+        self.options = detect_run_options(self.podman.runtime_name(), os.environ)
         os.makedirs(request.target_dir, exist_ok=True)
-        cmdline = container_cmdline(request.kiwi_args, request.kiwi_version)
-        with carried_files(request.target_dir, request.carried_files), \
-                job_file(cmdline) as cmdline_file:
-            clear_stale_result(request.target_dir)
-            started_at = time.time()
-            outcome = self.run_container(cmdline_file)
-        return BoxRun(outcome, started_at, 'podman')
+        cmdline = container_cmdline(
+            request.kiwi_args, request.kiwi_version, self.arch.runs_agent,
+            self.debug_shell, request.keep_image_root
+        )
+        with self.staging_dir() as bundle_dir:
+            with carried_files(bundle_dir, request.carried_files), \
+                    job_file(cmdline) as cmdline_file:
+                clear_stale_result(request.target_dir)
+                started_at = time.time()
+                carried_dir = os.path.join(bundle_dir, CARRIED_FILES_DIR) \
+                    if request.carried_files else ''
+                outcome = self.run_container(cmdline_file, bundle_dir, carried_dir)
+            # the verdict of this run, before the results move on
+            written = WrittenCode(read_result_code(bundle_dir))
+        return BoxRun(outcome, started_at, 'podman', written)
 
-    def run_container(self, cmdline_file: str) -> RunOutcome:
+    @contextmanager
+    def staging_dir(self) -> Iterator[str]:
+        """
+        An empty staging dir in the target dir, named by the run so that
+        a later run removes it when this one is killed; on every way out
+        its results are moved into the target dir and it is removed, as
+        are the staging dirs of runs that are gone
+
+        :raises KiwiBoxStagingError: if that fails
+        """
+        target_dir = self.request.target_dir
+        # carried files of a run before staging dirs: the name is ours
+        remove_entry(os.path.join(target_dir, CARRIED_FILES_DIR))
+        gone = gone_staging_dirs(os.listdir(target_dir))
+        for gone_name in gone:
+            log.info(f'removing {os.path.join(target_dir, gone_name)}, left by a boxbuild '
+                     'that was killed')
+        if gone and self.podman.as_root:
+            # at once: a killed run's carried credentials are in it;
+            # through sudo the helper container at the end removes them
+            self.finish_staging('', gone, raising=True)
+            gone = []
+        name = container_name()
+        path = os.path.join(target_dir, name)
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as issue:
+            raise KiwiBoxStagingError(f'cannot create the staging dir {path}: {issue.strerror}')
+        try:
+            yield path
+        except BaseException:
+            self.finish_staging(name, gone, raising=False)
+            raise
+        self.finish_staging(name, gone, raising=True)
+
+    def finish_staging(self, name: str, gone: Sequence[str], raising: bool) -> None:
+        """
+        Move the results of the staging dir name into the target dir and
+        remove it and the gone runs' ones: here as root, else as root in
+        a helper container (podman through sudo)
+
+        :param bool raising: raise on failure; else only log it (an
+            error is on its way already)
+        :raises KiwiBoxStagingError: if something is left
+        """
+        target_dir = self.request.target_dir
+        keep = self.request.keep_image_root
+        problem = ''
+        if self.podman.as_root:
+            try:
+                staging.finish(target_dir, name, keep, gone)
+            except staging.StagingError as issue:
+                problem = str(issue)
+        else:
+            helper = staging_helper_argv(
+                self.podman.prefix, f'{name}-finish', self.arch.container, target_dir,
+                staging.script_argv('', name, keep, gone)[1:], self.options
+            )
+            log.debug(f'staging helper call: {helper}')
+            done = subprocess.run(
+                helper, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=True
+            )
+            if done.returncode != 0:
+                problem = last_line(done.stderr.decode(errors='replace'))
+        if not problem:
+            return
+        if name:
+            message = (
+                f'cannot move the results of {os.path.join(target_dir, name)} into '
+                f'{target_dir}: {problem}; move them yourself and remove it'
+            )
+        else:
+            message = f'cannot remove the staging dirs of killed runs: {problem}'
+        if raising:
+            raise KiwiBoxStagingError(message)
+        log.error(message)
+
+    def run_container(self, cmdline_file: str, bundle_dir: str, carried_dir: str) -> RunOutcome:
         request = self.request
         name = container_name()
         mounts = container_mounts(
-            request.description, request.target_dir, cmdline_file, request.shared_path,
-            shared_kiwi_cache()
+            request.description, bundle_dir, cmdline_file, request.shared_path,
+            shared_kiwi_cache(), carried_dir
         )
         prefix = self.podman.prefix
+        runs_agent = self.arch.runs_agent
         create = create_argv(
-            prefix, name, self.arch.container, mounts, self.debug_shell, self.network
+            prefix, name, self.arch.container, mounts, self.debug_shell and runs_agent,
+            self.network, runs_agent, self.options
         )
         log.debug(f'box container call: {create}')
         log.info(f'starting box container {name}')
         limits = Limits(
             start=request.start_seconds, deadline=request.run_deadline(),
-            started_file=os.path.join(request.target_dir, RESULT_CODE)
+            started_file=os.path.join(bundle_dir, RESULT_CODE)
         )
+        console_log = Defaults.get_console_log(request.target_dir)
         with self.podman.container(create, name):
+            if self.debug_shell and not runs_agent:
+                return self.published_debug(name, limits.started_file, console_log)
             if self.debug_shell:
                 self.start(name)
             outcome = run_console(
-                job_argv(prefix, name, self.debug_shell),
-                Defaults.get_console_log(request.target_dir), False, limits
+                job_argv(prefix, name, self.debug_shell), console_log, False, limits
             )
             if outcome.limit:
                 # what ran the console is stopped, the container is not:
@@ -595,7 +817,31 @@ class ContainerBoxBuild:
                 self.podman.stop_container(name)
             elif self.debug_shell:
                 self.shell(name)
+        if not runs_agent:
+            outcome = replace(outcome, exit_code=published_exit_code(outcome.exit_code))
         return outcome
+
+    def published_debug(self, name: str, started_file: str, console_log: str) -> RunOutcome:
+        """
+        --box-debug with a published box: its systemd stays up
+        (kiwi-no-halt), and the shell comes at once, while the build
+        runs: such a box tells the end of its job only by the second
+        write of result.code
+
+        :return: the outcome when the shell is left: the container ran
+            to the user's end, the verdict is result.code's
+        """
+        self.start(name)
+        log.info(
+            'box debug: a shell in the box container while the build runs in it; '
+            f'follow it with tail -f {BUNDLE_DIR}/result.log, its exit status comes '
+            f'into {BUNDLE_DIR}/result.code; leave the shell to remove the container'
+        )
+        self.shell(name, intro=False)
+        logs = self.podman.run(['logs', name])
+        with create_file(console_log) as handle:
+            handle.write(logs.stdout + logs.stderr)
+        return RunOutcome(0, os.path.lexists(started_file))
 
     def start(self, name: str) -> None:
         started = self.podman.run(['start', name])
@@ -605,11 +851,12 @@ class ContainerBoxBuild:
                 f'{last_line(started.stderr.decode(errors="replace"))}'
             )
 
-    def shell(self, name: str) -> None:
-        log.info(
-            'box debug: a shell in the box container, the build root is in /result; '
-            'leave it to remove the container'
-        )
+    def shell(self, name: str, intro: bool = True) -> None:
+        if intro:
+            log.info(
+                'box debug: a shell in the box container, the build root is in /result; '
+                'leave it to remove the container'
+            )
         subprocess.run(
             self.podman.prefix + ['exec', '--interactive', '--tty'] + environment_options() +
             [name] + list(DEBUG_SHELL)

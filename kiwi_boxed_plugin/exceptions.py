@@ -146,3 +146,11 @@ class KiwiBoxTimeoutError(KiwiError):
     Raised when a build runs longer than --box-timeout allows: the box
     is stopped.
     """
+
+
+class KiwiBoxStagingError(KiwiError):
+    """
+    Raised when the results of a box container cannot be moved from its
+    staging dir into the target dir, or the staging dir cannot be
+    removed.
+    """

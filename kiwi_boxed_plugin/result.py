@@ -35,10 +35,23 @@ class BoxRun:
     :param RunOutcome outcome: how the box process ended
     :param float started_at: when the box started (time.time())
     :param str engine: what ran the box, e.g. 'KVM: ...' or 'podman'
+    :param WrittenCode written_code: the result.code the box wrote,
+        read where it wrote it (a staging dir whose results moved on);
+        None to read the target dir's
     """
     outcome: RunOutcome
     started_at: float
     engine: str
+    written_code: Optional['WrittenCode'] = None
+
+
+@dataclass(frozen=True)
+class WrittenCode:
+    """
+    The contents of a result.code, as read_result_code returns them
+    (None if the box wrote none)
+    """
+    text: Optional[str]
 
 
 def clear_stale_result(target_dir: str) -> None:
@@ -132,7 +145,8 @@ def raise_unless_succeeded(target_dir: str, console_log: str, run: BoxRun) -> No
 
     :raises KiwiBoxBuildFailedError: naming the log to read
     """
-    verdict = judge(read_result_code(target_dir), run.outcome.exit_code, run.outcome.job_started)
+    code = run.written_code.text if run.written_code else read_result_code(target_dir)
+    verdict = judge(code, run.outcome.exit_code, run.outcome.job_started)
     if verdict.ok:
         return
     telling_log = failure_log(target_dir, console_log, run.started_at)

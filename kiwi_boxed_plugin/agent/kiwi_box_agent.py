@@ -40,6 +40,9 @@ RESULT_CODE = protocol.bundle_path(protocol.RESULT_CODE)
 RESULT_LOG = protocol.bundle_path(protocol.RESULT_LOG)
 BOXROOT = os.path.join(DESCRIPTION_DIR, 'boxroot')
 BOXPROFILE = '/etc/boxprofile'
+# kiwi's image root below its target dir, and where the job that asks
+# for it finds it in the bundle
+IMAGE_ROOT = os.path.join('build', 'image-root')
 
 # kiwi lives in a venv of its own so that pip can replace it on request
 # without touching Debian's Python packages
@@ -150,6 +153,19 @@ def kiwi_bundle_argv() -> List[str]:
     return [
         KIWI_NG, '--logfile', RESULT_LOG, 'result', 'bundle',
         '--target-dir', RESULT_DIR, '--bundle-dir', BUNDLE_DIR, '--id', '0'
+    ]
+
+
+def keep_image_root_argv(result_dir: str, bundle_dir: str) -> List[str]:
+    """
+    Copy kiwi's image root into the bundle as it is: /result is the
+    box's own disk, the bundle another file system, so a rename cannot
+    do; cp -a keeps owners, modes, times, links, hard links and
+    extended attributes (ACLs and file capabilities among them)
+    """
+    return [
+        'cp', '-a', '--no-target-directory', '--',
+        os.path.join(result_dir, IMAGE_ROOT), os.path.join(bundle_dir, IMAGE_ROOT)
     ]
 
 
@@ -415,11 +431,37 @@ class Agent:
         code = self.run_kiwi(kiwi_build_argv(self.job), environment)
         if code != 0:
             self.console.say(f'kiwi system build failed with exit code {code}')
-            return code
-        code = self.run_kiwi(kiwi_bundle_argv(), environment)
-        if code != 0:
-            self.console.say(f'kiwi result bundle failed with exit code {code}')
+        else:
+            code = self.run_kiwi(kiwi_bundle_argv(), environment)
+            if code != 0:
+                self.console.say(f'kiwi result bundle failed with exit code {code}')
+        if self.job.keep_image_root:
+            # also after a failure: kiwi leaves the root for a look
+            code = self.keep_image_root() or code
         return code
+
+    def keep_image_root(self) -> int:
+        """
+        Leave kiwi's image root in the bundle at build/image-root
+
+        :return: 0, or 1 if it is there and cannot be copied
+        """
+        if not os.path.isdir(os.path.join(RESULT_DIR, IMAGE_ROOT)):
+            self.console.say('no image root to keep: kiwi made none')
+            return 0
+        os.makedirs(os.path.join(BUNDLE_DIR, os.path.dirname(IMAGE_ROOT)), exist_ok=True)
+        copy = self.run(
+            keep_image_root_argv(RESULT_DIR, BUNDLE_DIR),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        if copy.returncode != 0:
+            self.console.say(
+                'cannot copy the image root into the bundle: '
+                + copy.stdout.decode('utf-8', 'replace').strip().replace('\n', ' ')
+            )
+            return 1
+        self.console.say(f'kept the image root in the bundle at {IMAGE_ROOT}')
+        return 0
 
     def run_kiwi(self, argv: List[str], environment: Dict[str, str]) -> int:
         """

@@ -56,6 +56,9 @@ AGENT_MARK = 'kiwi_box_agent'
 # Words of the command line
 KIWI_WORD = 'kiwi'
 NO_HALT_FLAG = 'kiwi-no-halt'
+# our agent's word: leave kiwi's build/image-root in the bundle (the
+# published boxes of container mode build into the bundle anyway)
+KEEP_IMAGE_ROOT_FLAG = 'kiwi-keep-image-root'
 SHARING_BACKEND = 'sharing_backend'
 KIWI_VERSION = 'kiwi_version'
 CUSTOM_MOUNT = 'custom_mount'
@@ -123,6 +126,8 @@ class BoxJob:
     :param int ssh_port: sshfs: the port of the host's sshd, 0 for 22
     :param str ssh_key: a public key to authorize for root's login
     :param dict remotes: sshfs: mount tag -> 'user@host:/path'
+    :param bool keep_image_root: leave build/image-root of the build
+        in the bundle, as it is (owners, modes, links, xattrs)
     """
     kiwi_args: Tuple[str, ...]
     sharing_backend: str = ''
@@ -133,6 +138,7 @@ class BoxJob:
     ssh_key: str = ''
     ssh_key_type: str = ''
     remotes: Dict[str, str] = field(default_factory=dict)
+    keep_image_root: bool = False
 
     @property
     def shares(self) -> List[Share]:
@@ -271,6 +277,8 @@ def job_words(job: BoxJob) -> List[str]:
         words.append(f'{name}={mark(value)}')
     if job.no_halt:
         words.append(NO_HALT_FLAG)
+    if job.keep_image_root:
+        words.append(KEEP_IMAGE_ROOT_FLAG)
     words.append('{0}="{1}"'.format(KIWI_WORD, ' '.join(job.kiwi_args)))
     return words
 
@@ -339,7 +347,7 @@ def parse_job(text: str) -> BoxJob:
 
     :raises ProtocolError: naming the first problem found
     """
-    kiwi_args, parameters, _ = split_cmdline(text)
+    kiwi_args, parameters, flags = split_cmdline(text)
     check_kiwi_job(kiwi_args)
     backend = parameters.get(SHARING_BACKEND, '')
     if backend and backend not in SHARING_BACKENDS:
@@ -370,6 +378,7 @@ def parse_job(text: str) -> BoxJob:
             for tag in (TAG_BUNDLE, TAG_DESCRIPTION, TAG_CUSTOM)
             if parameters.get(REMOTE_PREFIX + tag)
         },
+        keep_image_root=KEEP_IMAGE_ROOT_FLAG in flags,
     )
     if backend == 'sshfs':
         for share in job.shares:
@@ -420,5 +429,5 @@ def is_job_word(word: str) -> bool:
     name = word.split('=', 1)[0]
     return name.startswith(REMOTE_PREFIX) or name in (
         KIWI_WORD, NO_HALT_FLAG, SHARING_BACKEND, KIWI_VERSION, CUSTOM_MOUNT, SSH_PORT,
-        SSH_KEY, SSH_KEY_TYPE
+        SSH_KEY, SSH_KEY_TYPE, KEEP_IMAGE_ROOT_FLAG
     )

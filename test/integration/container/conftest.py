@@ -51,3 +51,13 @@ def mirror() -> str:
     The host's Debian mirror, as the box builder finds it
     """
     return host_mirror(load_recipe())
+
+
+@pytest.fixture(scope='session')
+def conformance_box(podman_environment) -> ContainerEnvironment:
+    """
+    The published-manner Debian box (catalog entry debian-conformance:
+    systemd as entry point, /container.cmdline, no agent of ours) in
+    the tests' storage and catalog
+    """
+    return container_store.container_box(podman_environment, 'conformance')

@@ -44,6 +44,8 @@ def prepared_target(workdir):
 
 
 def assert_nothing_left(box, target):
+    # the box built into a staging dir of the run, moved over and gone
+    assert [name for name in os.listdir(target) if name.startswith('kiwi-boxbuild-')] == []
     assert containers(box) == []
     assert processes_mentioning(target) == []
     assert processes_mentioning('kiwi_box_agent.py') == []

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 import kiwi_boxed_plugin.container
-from kiwi_boxed_plugin.agent.kiwi_box_protocol import ProtocolError, parse_job
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import AGENT_MARK, ProtocolError, parse_job
 from kiwi_boxed_plugin.catalog import Box
 from kiwi_boxed_plugin.container import (
     AGENT_COMMAND,
@@ -31,8 +31,13 @@ from kiwi_boxed_plugin.container import (
     job_argv,
     job_file,
     podman_prefix,
+    STAGING_SCRIPT,
+    check_image_root_free,
+    gone_staging_dirs,
+    published_exit_code,
     remove_argv,
     shared_kiwi_cache,
+    staging_helper_argv,
     wait_args,
 )
 from kiwi_boxed_plugin.console import NOT_STARTED, TIMED_OUT, Limits, RunOutcome
@@ -40,7 +45,11 @@ from kiwi_boxed_plugin.exceptions import (
     KiwiBoxContainerError,
     KiwiBoxContainerImageError,
     KiwiBoxContainerRootError,
+    KiwiBoxRequestError,
+    KiwiBoxStagingError,
 )
+from kiwi_boxed_plugin.podman_host import PodmanRunOptions
+from kiwi_boxed_plugin.result import WrittenCode
 from kiwi_boxed_plugin.leftovers import maker_of
 from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 from kiwi_plugin_support.lifetime import run_identity
@@ -512,61 +521,283 @@ class TestPrepare:
         assert ContainerBoxBuild.prepare(request_of(**{'--box-debug': True})).debug_shell
 
 
+class TestStagingHelpers:
+    def test_image_root_refused_when_present(self, tmp_path):
+        os.makedirs(tmp_path / 'build' / 'image-root')
+        with pytest.raises(KiwiBoxRequestError, match='build/image-root exists: remove it'):
+            check_image_root_free(str(tmp_path), True)
+        check_image_root_free(str(tmp_path), False)
+
+    def test_image_root_free(self, tmp_path):
+        os.makedirs(tmp_path / 'build')
+        check_image_root_free(str(tmp_path), True)
+
+    def test_gone_staging_dirs(self):
+        alive = f'kiwi-boxbuild-{run_identity()}-abc'
+        assert gone_staging_dirs(
+            ['kiwi-boxbuild-1.1-b', 'kiwi-boxbuild-1.1-a', alive, 'mine', 'kiwi-boxbuild-x']
+        ) == ['kiwi-boxbuild-1.1-a', 'kiwi-boxbuild-1.1-b']
+
+    @pytest.mark.parametrize('code, judged', [(129, 0), (130, 0), (0, 0), (125, 125), (1, 1)])
+    def test_published_exit_code(self, code, judged):
+        assert published_exit_code(code) == judged
+
+    def test_published_create_has_no_command(self):
+        argv = create_argv(
+            PODMAN, 'n', IMAGE, [], keep_running=False, runs_agent=False,
+            options=PodmanRunOptions(['--runtime', 'runc'], ['--ulimit', 'nofile=5:5'])
+        )
+        assert argv[:4] == PODMAN + ['--runtime', 'runc', 'create']
+        assert argv[-3:] == ['--tty', '--', IMAGE]
+        assert '--env' not in argv and 'nofile=5:5' in argv
+
+    def test_helper_argv(self):
+        argv = staging_helper_argv(
+            PODMAN, 'n-finish', IMAGE, '/t a,b', ['--move', 'x'],
+            PodmanRunOptions([], ['--ulimit', 'nproc=5:5'])
+        )
+        assert argv[:3] == PODMAN + ['run', '--rm']
+        assert ['--entrypoint', '/usr/bin/python3'] == argv[
+            argv.index('--entrypoint'):argv.index('--entrypoint') + 2
+        ]
+        assert '--privileged' not in argv and 'nproc=5:5' in argv
+        assert 'type=bind,"source=/t a,b",destination=/kiwi-boxbuild-target' in argv
+        assert argv[-5:] == [
+            IMAGE, '/kiwi-boxbuild-staging.py', '/kiwi-boxbuild-target', '--move', 'x'
+        ]
+        assert os.path.isfile(STAGING_SCRIPT)
+
+
+AGENT_OPTIONS = PodmanRunOptions(['--runtime', 'runc'], ['--ulimit', 'nofile=9:9'])
+RUNTIME_INFO = ['info', '--format', '{{.Host.OCIRuntime.Name}}']
+
+
 class TestRun:
     @pytest.fixture
     def podman(self, mocker):
         podman = Podman(PODMAN)
         mocker.patch.object(podman, 'ensure_image')
-        mocker.patch.object(podman, 'run', return_value=done(0))
+        podman.outputs = {'info': b'crun\n', 'ps': b'[]'}
+        mocker.patch.object(
+            podman, 'run', side_effect=lambda args: done(0, podman.outputs.get(args[0], b''))
+        )
+        mocker.patch(
+            'kiwi_boxed_plugin.container.detect_run_options', return_value=AGENT_OPTIONS
+        )
+        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
         return podman
 
-    def agent(self, mocker, code, seen):
+    @pytest.fixture
+    def agent_arch(self, box_arch):
+        return replace(box_arch, cmdline=box_arch.cmdline + (AGENT_MARK,))
+
+    def agent(self, mocker, code, seen, exit_code=None, files=('image.tar.xz',)):
+        """
+        The box: writes result.code and files into its bundle, the
+        staging dir mounted at /bundle
+        """
         def run_console(argv, console_log, interactive, limits):
             seen['job'] = argv
             seen['limits'] = limits
-            target = os.path.dirname(console_log)
+            bundle = seen['bundle']
+            seen['bundle_listing'] = sorted(os.listdir(bundle))
             with open(console_log, 'w') as log:
                 log.write('kiwi-box-agent: job started\n')
-            seen['cmdline'] = open(seen['create'][-1]).read() if 'create' in seen else ''
-            with open(os.path.join(target, 'result.code'), 'w') as handle:
+            with open(os.path.join(bundle, 'result.code'), 'w') as handle:
                 handle.write(f'{code}\n')
-            with open(os.path.join(target, 'image.tar.xz'), 'w') as handle:
-                handle.write('image')
-            return RunOutcome(code, True)
+            for name in files:
+                os.makedirs(os.path.dirname(os.path.join(bundle, name)), exist_ok=True)
+                with open(os.path.join(bundle, name), 'w') as handle:
+                    handle.write('image')
+            return RunOutcome(code if exit_code is None else exit_code, True)
         mocker.patch('kiwi_boxed_plugin.container.run_console', side_effect=run_console)
 
         def create(argv, **kwargs):
-            if argv[1] == 'create':
-                mount = [value for value in argv if 'destination=/container.cmdline' in value]
-                seen['create'] = argv + [parse_mount(mount[0])[1][len('source='):]]
+            if 'create' in argv:
+                mounts = dict(
+                    parse_mount(value)[1:3][::-1] for value in argv if 'type=bind' in value
+                )
+                seen['bundle'] = mounts['destination=/bundle'][len('source='):]
+                seen['mounts'] = mounts
+                seen['create'] = argv + [
+                    mounts['destination=/container.cmdline'][len('source='):]
+                ]
+                seen['cmdline'] = open(seen['create'][-1]).read()
             return done(0)
         mocker.patch('subprocess.run', side_effect=create)
 
-    def test_success_keeps_the_target_dir(self, box, box_arch, request_of, podman, mocker, caplog):
+    def test_success_keeps_the_target_dir(
+        self, box, agent_arch, request_of, podman, mocker, caplog
+    ):
         request = request_of({'--config': None})
         os.makedirs(request.target_dir)
         keep = os.path.join(request.target_dir, 'keep.txt')
         with open(keep, 'w') as handle:
             handle.write('mine')
+        with open(os.path.join(request.target_dir, 'image.tar.xz'), 'w') as handle:
+            handle.write('older result')
         with open(os.path.join(request.target_dir, 'result.code'), 'w') as handle:
             handle.write('0\n')
         seen = {}
         self.agent(mocker, 0, seen)
-        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
-        box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
+        box_run = ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
         assert box_run.outcome == RunOutcome(0, True) and box_run.engine == 'podman'
+        assert box_run.written_code == WrittenCode('0')
         assert open(keep).read() == 'mine'
+        # the result replaced the older one of its name
+        assert open(os.path.join(request.target_dir, 'image.tar.xz')).read() == 'image'
+        assert sorted(os.listdir(request.target_dir)) == [
+            'boxbuild.console.log', 'image.tar.xz', 'keep.txt', 'result.code'
+        ]
+        # the box built into an empty staging dir of the run in the target dir
+        assert seen['bundle_listing'] == []
+        assert os.path.dirname(seen['bundle']) == request.target_dir
+        assert maker_of(os.path.basename(seen['bundle'])) == run_identity()
         assert seen['job'][1:3] == ['start', '--attach']
         assert seen['cmdline'] == 'kiwi-no-halt kiwi="system build"\n'
+        assert seen['create'][1:4] == ['--runtime', 'runc', 'create']
+        assert '--ulimit' in seen['create']
         podman.ensure_image.assert_called_once_with(IMAGE, True)
         assert [call[0][0] for call in podman.run.call_args_list] == [
-            SWEEP_LISTING, remove_argv([], seen['create'][3])
+            SWEEP_LISTING, RUNTIME_INFO, remove_argv([], seen['create'][5])
         ]
         assert seen['limits'] == Limits(
-            start=600, started_file=os.path.join(request.target_dir, 'result.code')
+            start=600, started_file=os.path.join(seen['bundle'], 'result.code')
         )
 
-    def test_stale_result_code_removed(self, box, box_arch, request_of, podman, mocker):
+    def test_published_box(self, box, box_arch, request_of, podman, mocker):
+        """
+        A box without our agent: its own entry point with a terminal,
+        the published words only, its reboot a normal end, build/ not
+        kept without --keep-image-root
+        """
+        request = request_of()
+        seen = {}
+        self.agent(mocker, 0, seen, exit_code=129, files=('image.tar.xz', 'build/image-root/x'))
+        box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
+        assert box_run.outcome.exit_code == 0
+        assert seen['create'][-4:-1] == ['--tty', '--', IMAGE]
+        assert seen['cmdline'] == 'kiwi="system build"\n'
+        assert sorted(os.listdir(request.target_dir)) == [
+            'boxbuild.console.log', 'image.tar.xz', 'result.code'
+        ]
+
+    def test_published_box_other_exit_fails(self, box, box_arch, request_of, podman, mocker):
+        seen = {}
+        self.agent(mocker, 0, seen, exit_code=125)
+        box_run = ContainerBoxBuild(request_of(), box, box_arch, podman, debug_shell=False).run()
+        assert box_run.outcome.exit_code == 125
+
+    @pytest.mark.parametrize('agent', [True, False], ids=['agent', 'published'])
+    def test_keep_image_root(self, box, box_arch, request_of, podman, mocker, agent):
+        arch = replace(box_arch, cmdline=box_arch.cmdline + (AGENT_MARK,)) if agent else box_arch
+        request = replace(request_of(), keep_image_root=True)
+        seen = {}
+        self.agent(mocker, 0, seen, files=('image.tar.xz', 'build/image-root/etc/x',
+                                           'build/other'))
+        ContainerBoxBuild(request, box, arch, podman, debug_shell=False).run()
+        assert os.listdir(os.path.join(request.target_dir, 'build')) == ['image-root']
+        assert os.path.isfile(os.path.join(request.target_dir, 'build/image-root/etc/x'))
+        assert ('kiwi-keep-image-root' in seen['cmdline']) == agent
+
+    def test_failed_build_moves_the_log(self, box, agent_arch, request_of, podman, mocker):
+        request = request_of()
+        seen = {}
+        self.agent(mocker, 1, seen, files=('result.log',))
+        box_run = ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
+        assert box_run.written_code == WrittenCode('1')
+        assert os.path.isfile(os.path.join(request.target_dir, 'result.log'))
+        assert not [name for name in os.listdir(request.target_dir) if maker_of(name)]
+
+    def test_interrupt_moves_and_removes_the_staging_dir(
+        self, box, agent_arch, request_of, podman, mocker
+    ):
+        request = request_of()
+        seen = {}
+        self.agent(mocker, 1, seen)
+        mocker.patch.object(ContainerBoxBuild, 'run_container', side_effect=KeyboardInterrupt)
+        os.makedirs(request.target_dir)
+        with pytest.raises(KeyboardInterrupt):
+            ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
+        assert os.listdir(request.target_dir) == []
+
+    def test_gone_runs_staging_dirs_swept(self, box, agent_arch, request_of, podman, mocker):
+        request = request_of()
+        os.makedirs(os.path.join(request.target_dir, 'kiwi-boxbuild-1.1-abc', 'build'))
+        alive = os.path.join(request.target_dir, f'kiwi-boxbuild-{run_identity()}-abc')
+        os.makedirs(alive)
+        self.agent(mocker, 0, {})
+        ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
+        assert not os.path.exists(os.path.join(request.target_dir, 'kiwi-boxbuild-1.1-abc'))
+        assert os.path.isdir(alive)
+
+    def test_carried_files_of_an_older_run_removed(
+        self, box, agent_arch, request_of, podman, mocker
+    ):
+        request = request_of()
+        os.makedirs(os.path.join(request.target_dir, '.boxbuild.files', '1'))
+        self.agent(mocker, 0, {})
+        ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
+        assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.files'))
+
+    def test_through_sudo_gone_runs_swept_by_the_helper(
+        self, box, agent_arch, request_of, podman, mocker
+    ):
+        podman.prefix = ['/usr/bin/sudo', '--', '/usr/bin/podman']
+        request = request_of()
+        os.makedirs(os.path.join(request.target_dir, 'kiwi-boxbuild-1.1-abc'))
+        self.agent(mocker, 0, {})
+        ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
+        helper = subprocess.run.call_args_list[-1][0][0]
+        assert helper[-2:] == ['--remove', 'kiwi-boxbuild-1.1-abc']
+
+    def test_through_sudo_a_helper_container_moves(
+        self, box, agent_arch, request_of, podman, mocker
+    ):
+        podman.prefix = ['/usr/bin/sudo', '--', '/usr/bin/podman']
+        request = replace(request_of(), keep_image_root=True)
+        seen = {}
+        self.agent(mocker, 0, seen)
+        ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
+        helper = subprocess.run.call_args_list[-1][0][0]
+        name = os.path.basename(seen['bundle'])
+        assert helper[:5] == ['/usr/bin/sudo', '--', '/usr/bin/podman', '--runtime', 'runc']
+        image_at = len(helper) - helper[::-1].index('--')
+        assert helper[image_at:] == [
+            IMAGE, '/kiwi-boxbuild-staging.py', '/kiwi-boxbuild-target', '--move', name,
+            '--keep-image-root'
+        ]
+
+    def test_staging_failure_is_reported(self, box, agent_arch, request_of, podman, mocker):
+        podman.prefix = ['/usr/bin/sudo', '--', '/usr/bin/podman']
+        seen = {}
+        self.agent(mocker, 0, seen)
+        original = subprocess.run.side_effect
+
+        def helper_fails(argv, **kwargs):
+            if 'run' in argv and '--rm' in argv:
+                return done(1, b'', b'staging: cannot move x\n')
+            return original(argv, **kwargs)
+        subprocess.run.side_effect = helper_fails
+        with pytest.raises(KiwiBoxStagingError, match='cannot move x; move them yourself'):
+            ContainerBoxBuild(request_of(), box, agent_arch, podman, debug_shell=False).run()
+
+    def test_carried_files_mounted_read_only(
+        self, box, box_arch, request_of, podman, mocker, tmp_path
+    ):
+        config = tmp_path / 'kiwi.yml'
+        config.write_text('xz: []\n')
+        seen = {}
+        self.agent(mocker, 0, seen)
+        request = request_of({'--config': str(config)})
+        ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
+        assert '--config=/bundle/.boxbuild.files/config/kiwi.yml system build' \
+            in seen['cmdline']
+        carried = seen['mounts']['destination=/bundle/.boxbuild.files']
+        assert carried == 'source=' + os.path.join(seen['bundle'], '.boxbuild.files')
+        assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.files'))
+
+    def test_stale_result_code_removed(self, box, agent_arch, request_of, podman, mocker):
         request = request_of()
         os.makedirs(request.target_dir)
         with open(os.path.join(request.target_dir, 'result.code'), 'w') as stale:
@@ -575,25 +806,26 @@ class TestRun:
             'kiwi_boxed_plugin.container.run_console', return_value=RunOutcome(1, False)
         )
         mocker.patch('subprocess.run', return_value=done(0))
-        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
-        box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
+        box_run = ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
         assert box_run.outcome.exit_code == 1
+        assert box_run.written_code == WrittenCode(None)
         assert not os.path.exists(os.path.join(request.target_dir, 'result.code'))
 
-    def test_config_carried(self, box, box_arch, request_of, podman, mocker, tmp_path):
+    def test_config_carried(self, box, agent_arch, request_of, podman, mocker, tmp_path):
         config = tmp_path / 'kiwi.yml'
         config.write_text('xz: []\n')
         seen = {}
         self.agent(mocker, 0, seen)
-        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
         request = request_of({'--config': str(config)})
-        ContainerBoxBuild(request, box, box_arch, podman, debug_shell=False).run()
+        ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=False).run()
         assert '--config=/bundle/.boxbuild.files/config/kiwi.yml system build' \
             in seen['cmdline']
         assert not os.path.exists(os.path.join(request.target_dir, '.boxbuild.files'))
 
     @pytest.mark.parametrize('limit', [NOT_STARTED, TIMED_OUT])
-    def test_box_at_a_limit_is_stopped(self, box, box_arch, request_of, podman, mocker, limit):
+    def test_box_at_a_limit_is_stopped(
+        self, box, agent_arch, request_of, podman, mocker, limit
+    ):
         """
         The console runner stopped what ran the console; the container
         itself gets kiwi's grace, then it is removed
@@ -603,10 +835,9 @@ class TestRun:
             return_value=RunOutcome(-15, True, limit)
         )
         mocker.patch('subprocess.run', return_value=done(0))
-        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
         stop = mocker.patch.object(podman, 'stop_container')
         request = request_of(**{'--box-timeout': '5'})
-        box_run = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=True).run()
+        box_run = ContainerBoxBuild(request, box, agent_arch, podman, debug_shell=True).run()
         assert box_run.outcome.limit == limit
         stop.assert_called_once()
         runs = [call[0][0] for call in podman.run.call_args_list]
@@ -614,17 +845,38 @@ class TestRun:
         limits = kiwi_boxed_plugin.container.run_console.call_args[0][3]
         assert 0 < limits.deadline - time.monotonic() <= 5 * 60
 
-    def test_debug_shell(self, box, box_arch, request_of, podman, mocker):
+    def test_debug_shell(self, box, agent_arch, request_of, podman, mocker):
         seen = {}
         self.agent(mocker, 0, seen)
-        mocker.patch('kiwi_boxed_plugin.container.shared_kiwi_cache', return_value='')
-        build = ContainerBoxBuild(request_of(), box, box_arch, podman, debug_shell=True)
+        build = ContainerBoxBuild(request_of(), box, agent_arch, podman, debug_shell=True)
         build.run()
-        name = seen['create'][3]
+        name = seen['create'][5]
         assert seen['create'][-3:-1] == list(KEEPER_COMMAND)
         assert seen['job'][1] == 'exec'
         runs = [call[0][0] for call in podman.run.call_args_list]
-        assert runs == [SWEEP_LISTING, ['start', name], remove_argv([], name)]
+        assert runs == [SWEEP_LISTING, RUNTIME_INFO, ['start', name], remove_argv([], name)]
         shell = [call[0][0] for call in subprocess.run.call_args_list][-1]
         assert shell[:4] == PODMAN + ['exec', '--interactive', '--tty']
         assert shell[-3:] == [name, '/bin/bash', '--login']
+
+    def test_debug_shell_published(self, box, box_arch, request_of, podman, mocker, caplog):
+        """
+        A published box stays up (kiwi-no-halt): the shell comes while
+        it builds, the console log from podman's log after
+        """
+        seen = {}
+        self.agent(mocker, 0, seen)
+        request = request_of()
+        build = ContainerBoxBuild(request, box, box_arch, podman, debug_shell=True)
+        podman.outputs['logs'] = b'the console\n'
+        box_run = build.run()
+        name = seen['create'][5]
+        assert 'kiwi-no-halt' in seen['cmdline']
+        runs = [call[0][0] for call in podman.run.call_args_list]
+        assert runs == [
+            SWEEP_LISTING, RUNTIME_INFO, ['start', name], ['logs', name], remove_argv([], name)
+        ]
+        assert box_run.outcome == RunOutcome(0, False)
+        with open(os.path.join(request.target_dir, 'boxbuild.console.log')) as log:
+            assert log.read() == 'the console\n'
+        assert 'a shell in the box container while the build runs' in caplog.text
