@@ -12,6 +12,10 @@ from harness.debian_box import builder_argv
 from harness.paths import TEST_STORE
 
 STORE = os.path.join(TEST_STORE, 'vm')
+# the flavours of the box builder: our agent's box, and the box that
+# behaves as the published boxes do (catalog name debian-conformance)
+AGENT_FLAVOUR = 'agent'
+CONFORMANCE_FLAVOUR = 'conformance'
 
 
 @dataclass(frozen=True)
@@ -29,18 +33,24 @@ class VmEnvironment:
         return environment
 
 
-def vm_box(**run: Any) -> VmEnvironment:
+def vm_box(flavour: str = AGENT_FLAVOUR, **run: Any) -> VmEnvironment:
     """
     The Debian box in a catalog of the VM tests' own, built or reused
     (seconds when its recipe is unchanged)
 
+    :param str flavour: AGENT_FLAVOUR, the box 'debian' with our agent,
+        or CONFORMANCE_FLAVOUR, the box 'debian-conformance' that
+        behaves as the published boxes do; each in a catalog of its own,
+        so that tests of both never write one catalog at once
     :param dict run: more arguments of subprocess.run for the builder,
         such as stdout
     """
     os.makedirs(STORE, exist_ok=True)
-    catalog = os.path.join(STORE, 'catalog.yml')
+    catalog = os.path.join(
+        STORE, 'catalog.yml' if flavour == AGENT_FLAVOUR else f'catalog-{flavour}.yml'
+    )
     subprocess.run(
-        builder_argv('--no-container', '--catalog', catalog),
+        builder_argv('--flavour', flavour, '--no-container', '--catalog', catalog),
         check=True, stdin=subprocess.DEVNULL, **run
     )
     return VmEnvironment(catalog=catalog, cache=os.path.join(STORE, 'cache'))
@@ -48,12 +58,16 @@ def vm_box(**run: Any) -> VmEnvironment:
 
 def boxbuild_argv(
     options: Sequence[str], description: str, target_dir: str,
-    global_options: Sequence[str] = (), kiwi_options: Sequence[str] = ()
+    global_options: Sequence[str] = (), kiwi_options: Sequence[str] = (),
+    box_name: str = 'debian'
 ) -> List[str]:
     """
     A boxbuild of the Debian box under software emulation
+
+    :param str box_name: 'debian-conformance' for the box of
+        CONFORMANCE_FLAVOUR
     """
     return boxbuild.boxbuild_argv(
         ['--no-accel'], options, description, target_dir,
-        global_options=global_options, kiwi_options=kiwi_options
+        global_options=global_options, kiwi_options=kiwi_options, box_name=box_name
     )

@@ -22,7 +22,7 @@ import ipaddress
 import logging
 import os
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, List, Mapping, Sequence, Tuple
 
 from kiwi_boxed_plugin.exceptions import KiwiBoxNetworkError, KiwiBoxShareError
@@ -73,6 +73,15 @@ class Forwards:
     """
     to_host: Tuple[int, ...] = ()
     to_box: Tuple[Tuple[int, int], ...] = ()
+
+    def with_login(self, host_port: int, box_port: int) -> 'Forwards':
+        """
+        These forwards and host_port to the box's ssh port box_port;
+        unchanged for host_port 0
+        """
+        if not host_port:
+            return self
+        return replace(self, to_box=self.to_box + ((host_port, box_port),))
 
 
 def network_mode(environ: Mapping[str, str]) -> str:

@@ -66,6 +66,11 @@ class BoxbuildRequest:
         'system build' and the build options without description and
         target dir, host files named by their carried copies
     :param list carried_files: host files to carry into the box
+    :param str ssh_key: --ssh-key: the name (or path) of a key pair of
+        the user whose public half the box authorizes for root, ''
+        for none
+    :param int ssh_port: --ssh-port: the port of 127.0.0.1 forwarded
+        to the box's ssh port, 0 for a free one when a login is wanted
     :param bool container: --container: a box container, not a VM
     :param bool keep_image_root: --keep-image-root: the build's
         build/image-root comes back into the target dir
@@ -373,7 +378,10 @@ def checked_text(option: str, value: Optional[str], pattern: str, kind: str, exa
 
 def parse_port(value: Optional[str]) -> int:
     """
-    --ssh-port, 0 when not given (a free port is chosen then)
+    --ssh-port, 0 when not given (a free port is chosen then, when a
+    login into the box is wanted)
+
+    :raises KiwiBoxRequestError: unless a port a normal user can bind
     """
     if value is None:
         return 0

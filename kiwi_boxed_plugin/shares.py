@@ -5,7 +5,6 @@ optional extra path, shared through 9p, virtiofs or sshfs.
 Each backend is a context manager that yields the qemu arguments and
 the parts of the job it needs, and stops its helpers on the way out.
 """
-import base64
 import logging
 import os
 import pwd
@@ -22,6 +21,7 @@ from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     TAG_CUSTOM,
     TAG_DESCRIPTION,
 )
+from kiwi_boxed_plugin.box_login import TunnelEnd, generate_key, write_authorized_keys
 from kiwi_boxed_plugin.box_network import HOST_FROM_BOX, Forwards
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError, KiwiBoxShareError
 from kiwi_boxed_plugin.helper_process import helper_process
@@ -29,6 +29,7 @@ from kiwi_boxed_plugin.leftovers import run_dir
 from kiwi_boxed_plugin.qemu import qemu_option_value
 from kiwi_boxed_plugin.read_only_view import read_only_view_argv
 from kiwi_boxed_plugin.sftp_sandbox import SandboxBind, sandbox_tools, sftp_sandbox
+from kiwi_boxed_plugin.socket_service import socket_service
 from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 from kiwi_plugin_support.host import find_program, free_port
 from kiwi_plugin_support.text import read_text
@@ -68,13 +69,17 @@ class ShareSetup:
     :param Forwards forwards: the ports of the host's loopback the box
         reaches, or that reach the box
     :param dict remotes: sshfs: mount tag -> 'user@host:/path'
-    :param int ssh_port: sshfs: the port of the run's sshd
+    :param int ssh_port: sshfs with our agent: the port of the run's
+        sshd
+    :param TunnelEnd tunnel: sshfs with a published box: the run's sshd
+        that the box's port 10000 must be forwarded to (box_login)
     """
-    qemu_args: Tuple[str, ...]
+    qemu_args: Tuple[str, ...] = ()
     shared_memory: bool = False
     forwards: Forwards = Forwards()
     remotes: Dict[str, str] = field(default_factory=dict)
     ssh_port: int = 0
+    tunnel: Optional[TunnelEnd] = None
 
 
 def box_shares(description: str, target_dir: str, shared_path: str) -> List[Share]:
@@ -150,6 +155,8 @@ def check_backend_tools(backend: str) -> None:
     elif backend == 'sshfs':
         find_program('sshd', 'openssh-server', 'for --sshfs-sharing')
         find_program('ssh-keygen', 'openssh-client', 'for --sshfs-sharing')
+        # a published box is reached through the run's login
+        find_program('ssh', 'openssh-client', 'for --sshfs-sharing')
         sandbox_tools()
 
 
@@ -250,47 +257,6 @@ def virtiofs_sharing(
         yield ShareSetup(qemu_args=tuple(qemu_args), shared_memory=True)
 
 
-@dataclass(frozen=True)
-class LoginKey:
-    """
-    A public key of the user's ~/.ssh, for logging into the box
-    """
-    key_type: str
-    key: str
-
-
-def read_login_key(name: str, ssh_dir: str) -> LoginKey:
-    """
-    --ssh-key NAME: ~/.ssh/NAME.pub (or NAME itself when it is a path)
-
-    :raises KiwiBoxRequestError: if the key is not found or unreadable
-    """
-    candidates = [name, f'{name}.pub'] if os.sep in name else [
-        os.path.join(ssh_dir, f'{name}.pub'), os.path.join(ssh_dir, name)
-    ]
-    for path in candidates:
-        if path.endswith('.pub') and os.path.isfile(path):
-            with open(path) as handle:
-                fields = handle.read().split()
-            if len(fields) >= 2 and is_base64(fields[1]):
-                return LoginKey(fields[0], fields[1])
-            raise KiwiBoxRequestError(
-                f'{path} is not an ssh public key: give the name of a key pair in {ssh_dir}'
-            )
-    raise KiwiBoxRequestError(
-        f"ssh public key '{name}' not found (looked for {candidates[0]}): "
-        f'give the name of a key pair in {ssh_dir}, e.g. id_ed25519'
-    )
-
-
-def is_base64(text: str) -> bool:
-    try:
-        base64.b64decode(text, validate=True)
-    except ValueError:
-        return False
-    return True
-
-
 def sandbox_path(share: Share) -> str:
     """
     Where the sandbox of sftp-server has a share
@@ -298,26 +264,31 @@ def sandbox_path(share: Share) -> str:
     return f'/{share.tag}'
 
 
-def sshfs_remotes(shares: Sequence[Share], user: str) -> Dict[str, str]:
+def sshfs_remotes(shares: Sequence[Share], user: str, host: str) -> Dict[str, str]:
     """
-    The box mounts user@10.0.2.2:/<tag> for each share, where the
-    sandbox of sftp-server has it: the host's paths, with white space or
-    quotes, never reach the box's command line
+    The box mounts user@host:/<tag> for each share, where the sandbox of
+    sftp-server has it: the host's paths, with white space or quotes,
+    never reach the box's command line
+
+    :param str host: where the box finds the run's sshd: HOST_FROM_BOX
+        for our agent, localhost (the tunnel) for a published box
     """
-    return {share.tag: f'{user}@{HOST_FROM_BOX}:{sandbox_path(share)}' for share in shares}
+    return {share.tag: f'{user}@{host}:{sandbox_path(share)}' for share in shares}
 
 
 def sshd_config(runtime_dir: str, port: int, user: str, sftp_command: str) -> str:
     """
-    An sshd for this run only: loopback, one user, one key, sftp only,
-    served by sftp_command: sftp-server in its sandbox
+    An sshd for this run only: loopback, one user, the run's keys, sftp
+    only, served by sftp_command: sftp-server in its sandbox
 
     sshd runs a command, forced or not, through the user's shell, so
     sftp_command is quoted for a shell. No chroot: an sshd run by a
     normal user cannot, the sandbox works for everyone.
+
+    :param int port: of 127.0.0.1; 0 for an sshd served per connection
+        on a unix socket ('sshd -i'), which listens on no port
     """
-    return '\n'.join([
-        f'ListenAddress 127.0.0.1:{port}',
+    return '\n'.join(([f'ListenAddress 127.0.0.1:{port}'] if port else []) + [
         f'HostKey {os.path.join(runtime_dir, "host_key")}',
         f'AuthorizedKeysFile {os.path.join(runtime_dir, "authorized_keys")}',
         f'AllowUsers {user}',
@@ -339,34 +310,31 @@ def sshd_config(runtime_dir: str, port: int, user: str, sftp_command: str) -> st
     ])
 
 
-def port_attempts(requested: int, pick: Callable[[], int]) -> List[int]:
+def port_attempts(pick: Callable[[], int]) -> List[int]:
     """
-    The ports to try for the run's sshd: the one the user asked for,
-    or a few free ones (another run may take a free port between the
-    probe and sshd's bind)
+    The ports to try for the run's sshd: a few free ones (another run
+    may take a free port between the probe and sshd's bind)
     """
-    if requested:
-        return [requested]
     return [pick() for _ in range(SSHD_PORT_ATTEMPTS)]
-
-
-def generate_key(ssh_keygen: str, path: str) -> None:
-    subprocess.run(
-        [ssh_keygen, '-q', '-t', 'ed25519', '-N', '', '-C', 'kiwi-boxbuild', '-f', path],
-        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-    )
 
 
 @contextmanager
 def sshfs_sharing(
-    shares: Sequence[Share], runtime_dir: str, requested_port: int,
-    login_key: Optional[LoginKey]
+    shares: Sequence[Share], runtime_dir: str, runs_agent: bool = True
 ) -> Iterator[ShareSetup]:
     """
-    An sshd of the invoking user on 127.0.0.1, authorizing only a key
-    pair made for this run and serving only sftp in a sandbox of the
-    shares; the private key reaches the box through qemu's firmware
-    config, never through a file the box could share
+    An sshd of the invoking user for this run only, serving only sftp
+    in a sandbox of the shares
+
+    For a box with our agent it listens on a free port of 127.0.0.1
+    and authorizes only a key pair made for this run, whose private key
+    reaches the box through qemu's firmware config, never through a
+    file the box could share. A published box logs in with the key pair
+    baked into it (see box_login): the sshd then listens on no port but
+    on a unix socket of the run's private dir, which only the box
+    reaches, through the tunnel of the run's login.
+
+    :param bool runs_agent: the box runs our agent
     """
     sshd = find_program('sshd', 'openssh-server', 'for --sshfs-sharing')
     ssh_keygen = find_program('ssh-keygen', 'openssh-client', 'for --sshfs-sharing')
@@ -374,54 +342,60 @@ def sshfs_sharing(
     # after su or sudo; sshd serves the real owner of this process
     account = pwd.getpwuid(os.geteuid())
     user = account.pw_name
-    identity = os.path.join(runtime_dir, 'box_identity')
-    generate_key(ssh_keygen, identity)
     generate_key(ssh_keygen, os.path.join(runtime_dir, 'host_key'))
-    with open(f'{identity}.pub') as public:
-        box_key = public.read().strip()
-    with open(os.path.join(runtime_dir, 'authorized_keys'), 'w') as authorized:
-        # the box comes in through pasta or qemu's user network: from
-        # the host's loopback either way
-        authorized.write(f'restrict,from="127.0.0.1" {box_key}\n')
+    authorized_keys = os.path.join(runtime_dir, 'authorized_keys')
     link_dir = os.path.join(runtime_dir, 'shares')
     os.mkdir(link_dir)
     for share in shares:
         os.symlink(share.host_path, os.path.join(link_dir, share.tag))
-    sandbox = sftp_sandbox(runtime_dir, account, [
+    sandbox = shlex.join(sftp_sandbox(runtime_dir, account, [
         SandboxBind(os.path.join(link_dir, share.tag), sandbox_path(share), share.read_only)
         for share in shares
-    ])
+    ]))
     if os.geteuid() == 0:
         # sshd run by root insists on its privilege separation dir,
         # which the distribution's service creates at boot
         os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
-    login_port = free_port() if login_key else 0
-    with ExitStack() as stack:
-        port = start_sshd(stack, sshd, runtime_dir, user, requested_port, shlex.join(sandbox))
-        if login_key:
-            log.info(
-                f'the box will take ssh logins on 127.0.0.1 port {login_port} '
-                'with your key once it runs'
+    if not runs_agent:
+        write_authorized_keys(authorized_keys, [])
+        config_path = os.path.join(runtime_dir, 'sshd_config')
+        with open(config_path, 'w') as config:
+            config.write(sshd_config(runtime_dir, 0, user, sandbox))
+        with socket_service(
+            os.path.join(runtime_dir, 'sshd.socket'), [sshd, '-i', '-e', '-f', config_path],
+            os.path.join(runtime_dir, 'sshd.log')
+        ) as socket_path:
+            yield ShareSetup(
+                remotes=sshfs_remotes(shares, user, 'localhost'),
+                tunnel=TunnelEnd(socket_path, authorized_keys)
             )
+        return
+    identity = os.path.join(runtime_dir, 'box_identity')
+    generate_key(ssh_keygen, identity)
+    with open(f'{identity}.pub') as public:
+        box_key = public.read().strip()
+    with open(authorized_keys, 'w') as authorized:
+        # the box comes in through pasta or qemu's user network: from
+        # the host's loopback either way
+        authorized.write(f'restrict,from="127.0.0.1" {box_key}\n')
+    with ExitStack() as stack:
+        port = start_sshd(stack, sshd, runtime_dir, user, sandbox)
         yield ShareSetup(
             qemu_args=(
                 '-fw_cfg',
                 f'name={SSH_IDENTITY_FW_CFG},file={qemu_option_value(identity)}'
             ),
-            forwards=Forwards(
-                to_host=(port,), to_box=((login_port, 22),) if login_key else ()
-            ),
-            remotes=sshfs_remotes(shares, user),
+            forwards=Forwards(to_host=(port,)),
+            remotes=sshfs_remotes(shares, user, HOST_FROM_BOX),
             ssh_port=port
         )
 
 
 def start_sshd(
-    stack: ExitStack, sshd: str, runtime_dir: str, user: str, requested_port: int,
-    sftp_command: str
+    stack: ExitStack, sshd: str, runtime_dir: str, user: str, sftp_command: str
 ) -> int:
     """
-    Start the run's sshd on the stack
+    Start the run's sshd on a free port, on the stack
 
     :param str sftp_command: what serves sftp, see sshd_config
     :return: the port it listens on
@@ -429,7 +403,7 @@ def start_sshd(
     """
     config_path = os.path.join(runtime_dir, 'sshd_config')
     log_path = os.path.join(runtime_dir, 'sshd.log')
-    ports = port_attempts(requested_port, free_port)
+    ports = port_attempts(free_port)
     for port in ports:
         with open(config_path, 'w') as config:
             config.write(sshd_config(runtime_dir, port, user, sftp_command))
@@ -443,8 +417,8 @@ def start_sshd(
                 raise
             log.info(f'port {port} was taken meanwhile: trying another one')
     raise KiwiBoxShareError(
-        f"the sshd of --sshfs-sharing found port {', '.join(map(str, ports))} taken: "
-        'give a free one with --ssh-port'
+        f"the sshd of --sshfs-sharing found the free ports {', '.join(map(str, ports))} "
+        'taken by others meanwhile: try again'
     )
 
 
@@ -473,15 +447,17 @@ def private_runtime_dir() -> Iterator[str]:
 @contextmanager
 def open_sharing(
     backend: str, shares: Sequence[Share], bus: str, runtime_dir: str,
-    ssh_port: int = 0, login_key: Optional[LoginKey] = None
+    runs_agent: bool = True
 ) -> Iterator[ShareSetup]:
     """
     Share the directories with the chosen backend for the with-block
+
+    :param bool runs_agent: the box runs our agent, see sshfs_sharing
     """
     if backend == 'virtiofs':
         sharing = virtiofs_sharing(shares, bus, runtime_dir)
     elif backend == 'sshfs':
-        sharing = sshfs_sharing(shares, runtime_dir, ssh_port, login_key)
+        sharing = sshfs_sharing(shares, runtime_dir, runs_agent)
     else:
         sharing = ninep_sharing(shares, bus)
     with sharing as setup:

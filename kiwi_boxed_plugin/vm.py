@@ -14,6 +14,14 @@ from typing import Iterator, Optional
 
 from kiwi_boxed_plugin.accel import Accelerator, choose_accelerator, software
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import RESULT_CODE, BoxJob
+from kiwi_boxed_plugin.box_login import (
+    BOX_SSH_PORT,
+    LoginKey,
+    LoginPlan,
+    box_login,
+    plan_login,
+    read_login_key,
+)
 from kiwi_boxed_plugin.cache import BoxCache, BoxFiles
 from kiwi_boxed_plugin.box_network import (
     ISOLATED,
@@ -36,13 +44,11 @@ from kiwi_boxed_plugin.qemu import (
 from kiwi_boxed_plugin.request import BoxbuildRequest
 from kiwi_boxed_plugin.result import BoxRun, clear_stale_result
 from kiwi_boxed_plugin.shares import (
-    LoginKey,
     ShareSetup,
     box_shares,
     check_backend_tools,
     open_sharing,
     private_runtime_dir,
-    read_login_key,
 )
 from kiwi_plugin_support.host import host_arch
 
@@ -116,15 +122,20 @@ class VmBoxBuild:
         request = self.request
         clear_stale_result(request.target_dir)
         shares = box_shares(request.description, request.target_dir, request.shared_path)
+        login = self.login_plan()
         with private_runtime_dir() as runtime_dir, self.system_disk(files) as disk, \
                 open_sharing(
                     request.sharing, shares, QEMU_ARCHES[request.arch].bus, runtime_dir,
-                    request.ssh_port, self.login_key
+                    self.arch.runs_agent
                 ) as sharing, \
-                box_network(self.network, sharing.forwards, runtime_dir) as netdev:
+                box_network(
+                    self.network, sharing.forwards.with_login(login.port, BOX_SSH_PORT),
+                    runtime_dir
+                ) as netdev, \
+                box_login(login, runtime_dir, sharing.tunnel) as authorized_key:
             cmdline = kernel_cmdline(
                 request.arch, self.arch.cmdline, request.box_console(self.box),
-                self.job(sharing)
+                self.job(sharing, authorized_key)
             )
             machine = BoxMachine(
                 arch=request.arch, accel=accelerator.name, machine=request.machine,
@@ -146,9 +157,23 @@ class VmBoxBuild:
                 argv, Defaults.get_console_log(request.target_dir), request.debug, limits
             )
 
-    def job(self, sharing: ShareSetup) -> BoxJob:
+    def login_plan(self) -> LoginPlan:
+        """
+        Who logs into the box: the user with --ssh-key, and the run
+        itself for sshfs sharing with a box without our agent (it needs
+        the reverse tunnel of a login, see box_login)
+        """
+        return plan_login(
+            self.request.ssh_port, self.login_key,
+            self.request.sharing == 'sshfs' and not self.arch.runs_agent
+        )
+
+    def job(self, sharing: ShareSetup, authorized_key: Optional[LoginKey]) -> BoxJob:
         """
         The job of the box: the request's build, shared as opened
+
+        :param LoginKey authorized_key: the key the box authorizes for
+            root's login, see box_login
         """
         request = self.request
         return BoxJob(
@@ -158,8 +183,8 @@ class VmBoxBuild:
             kiwi_version=request.kiwi_version,
             custom_mount=request.shared_path,
             ssh_port=sharing.ssh_port,
-            ssh_key=self.login_key.key if self.login_key else '',
-            ssh_key_type=self.login_key.key_type if self.login_key else '',
+            ssh_key=authorized_key.key if authorized_key else '',
+            ssh_key_type=authorized_key.key_type if authorized_key else '',
             remotes=sharing.remotes,
         )
 

@@ -169,3 +169,9 @@ class TestBoxNetwork:
     def test_telling_line(self):
         assert telling_line('a\nFailed to send 3 bytes to syslog\n\n') == 'a'
         assert telling_line('') == '(no output)'
+
+
+def test_forwards_with_login():
+    sshd = Forwards(to_host=(40022,))
+    assert sshd.with_login(0, 22) == sshd
+    assert sshd.with_login(41000, 22) == Forwards(to_host=(40022,), to_box=((41000, 22),))

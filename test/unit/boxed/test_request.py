@@ -121,6 +121,16 @@ class TestBuildRequest:
             '9p', 2222, 'id_ed25519'
         )
 
+    def test_ssh_key_alone_leaves_the_port_to_the_run(self, description, tmp_path):
+        request = build_request(command_args(**{
+            '<kiwi_build_command_args>': [
+                '--description', description, '--target-dir', str(tmp_path / 't')
+            ], '--sshfs-sharing': True, '--ssh-key': 'id_ed25519'
+        }), global_args())
+        assert (request.sharing, request.ssh_port, request.ssh_key) == (
+            'sshfs', 0, 'id_ed25519'
+        )
+
     def test_keep_image_root_needs_container(self, description, tmp_path):
         tokens = ['--description', description, '--target-dir', str(tmp_path / 't')]
         with pytest.raises(KiwiBoxRequestError, match='--keep-image-root needs --container'):

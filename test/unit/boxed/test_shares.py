@@ -1,4 +1,5 @@
 import os
+import pwd
 import stat
 import sys
 
@@ -8,9 +9,10 @@ from kiwi_boxed_plugin.box_network import Forwards
 from kiwi_boxed_plugin.exceptions import KiwiBoxRequestError, KiwiBoxShareError
 from kiwi_boxed_plugin import read_only_view
 from kiwi_boxed_plugin.qemu import qemu_option_value
+from kiwi_boxed_plugin.box_login import PUBLISHED_BOX_KEY, TunnelEnd
 from kiwi_boxed_plugin.shares import (
-    LoginKey,
     Share,
+    ShareSetup,
     box_shares,
     check_backend_tools,
     find_virtiofsd,
@@ -20,7 +22,6 @@ from kiwi_boxed_plugin.shares import (
     open_sharing,
     port_attempts,
     private_runtime_dir,
-    read_login_key,
     read_only_view_tools,
     sshd_config,
     sshfs_remotes,
@@ -32,6 +33,7 @@ from kiwi_boxed_plugin.shares import (
 from kiwi_boxed_plugin.sftp_sandbox import SandboxBind
 from kiwi_plugin_support.exceptions import KiwiPluginToolMissingError
 
+USER = pwd.getpwuid(os.geteuid()).pw_name
 SHARES = [Share('kiwidescription', '/src/desc'), Share('kiwibundle', '/out/target')]
 
 
@@ -153,11 +155,14 @@ class TestVirtiofs:
 
 class TestSshfs:
     def test_remotes_are_the_sandbox_paths(self):
-        assert sshfs_remotes(SHARES + [Share('custompath', "/a b/'q'/$(touch X)")], 'alice') == {
+        shares = SHARES + [Share('custompath', "/a b/'q'/$(touch X)")]
+        assert sshfs_remotes(shares, 'alice', '10.0.2.2') == {
             'kiwidescription': 'alice@10.0.2.2:/kiwidescription',
             'kiwibundle': 'alice@10.0.2.2:/kiwibundle',
             'custompath': 'alice@10.0.2.2:/custompath',
         }
+        assert sshfs_remotes(SHARES, 'alice', 'localhost')['kiwibundle'] == \
+            'alice@localhost:/kiwibundle'
 
     def test_sshd_config_is_locked_down(self):
         config = sshd_config(
@@ -174,25 +179,34 @@ class TestSshfs:
             assert line in config
         assert not [line for line in config if 'internal-sftp' in line]
 
-    def test_sharing_serves_the_shares_from_the_sandbox(self, mocker, tmp_path):
+    def test_sshd_config_of_a_socket_listens_on_no_port(self):
+        config = sshd_config('/tmp/run', 0, 'alice', 'sftp-server').splitlines()
+        assert not [line for line in config if line.startswith('ListenAddress')]
+        assert 'ForceCommand sftp-server' in config and 'AllowUsers alice' in config
+
+    @pytest.fixture
+    def fake_tools(self, mocker):
         def generate_key(ssh_keygen, path):
             open(path, 'w').close()
             with open(f'{path}.pub', 'w') as public:
                 public.write('ssh-ed25519 AAAA kiwi-boxbuild\n')
         mocker.patch('kiwi_boxed_plugin.shares.find_program', side_effect=lambda name, *a: name)
         mocker.patch('kiwi_boxed_plugin.shares.generate_key', side_effect=generate_key)
-        sandbox = mocker.patch(
+        return mocker.patch(
             'kiwi_boxed_plugin.shares.sftp_sandbox', return_value=['bwrap', "/a b/'q'", 'x']
         )
+
+    def test_sharing_serves_the_shares_from_the_sandbox(self, mocker, tmp_path, fake_tools):
         start = mocker.patch('kiwi_boxed_plugin.shares.start_sshd', return_value=40022)
-        mocker.patch('kiwi_boxed_plugin.shares.free_port', return_value=40023)
         shares = box_shares('/src/desc', '/out/target', '')
-        with sshfs_sharing(shares, str(tmp_path), 0, LoginKey('ssh-ed25519', 'AAAA')) as setup:
+        with sshfs_sharing(shares, str(tmp_path)) as setup:
             assert setup.ssh_port == 40022
-            assert setup.forwards == Forwards(to_host=(40022,), to_box=((40023, 22),))
+            assert setup.forwards == Forwards(to_host=(40022,))
             assert setup.remotes['kiwidescription'].endswith('@10.0.2.2:/kiwidescription')
+            assert setup.tunnel is None
+            assert setup.qemu_args[0] == '-fw_cfg'
         links = tmp_path / 'shares'
-        assert sandbox.call_args[0][2] == [
+        assert fake_tools.call_args[0][2] == [
             SandboxBind(f'{links}/kiwidescription', '/kiwidescription', read_only=True),
             SandboxBind(f'{links}/kiwibundle', '/kiwibundle', read_only=False),
         ]
@@ -203,29 +217,33 @@ class TestSshfs:
             'restrict,from="127.0.0.1" ssh-ed25519 AAAA kiwi-boxbuild\n'
         )
 
+    def test_published_box_gets_a_socket_served_sshd(self, mocker, tmp_path, fake_tools):
+        start = mocker.patch('kiwi_boxed_plugin.shares.start_sshd')
+        service = mocker.patch('kiwi_boxed_plugin.shares.socket_service')
+        service.return_value.__enter__.return_value = f'{tmp_path}/sshd.socket'
+        shares = box_shares('/src/desc', '/out/target', '')
+        with sshfs_sharing(shares, str(tmp_path), runs_agent=False) as setup:
+            assert setup == ShareSetup(
+                remotes={
+                    'kiwidescription': f'{USER}@localhost:/kiwidescription',
+                    'kiwibundle': f'{USER}@localhost:/kiwibundle',
+                },
+                tunnel=TunnelEnd(f'{tmp_path}/sshd.socket', f'{tmp_path}/authorized_keys')
+            )
+        start.assert_not_called()
+        socket_path, argv, _ = service.call_args[0]
+        assert socket_path == f'{tmp_path}/sshd.socket'
+        assert argv == ['sshd', '-i', '-e', '-f', f'{tmp_path}/sshd_config']
+        config = (tmp_path / 'sshd_config').read_text()
+        assert 'ListenAddress' not in config
+        assert "ForceCommand bwrap '/a b/'" in config
+        # no key of the run for the box: it logs in with its baked one
+        assert not (tmp_path / 'box_identity').exists()
+        assert (tmp_path / 'authorized_keys').read_text() == f'restrict {PUBLISHED_BOX_KEY}\n'
+
     def test_port_attempts(self):
-        assert port_attempts(2222, lambda: 1) == [2222]
         ports = iter([3001, 3002, 3003, 3004, 3005])
-        assert port_attempts(0, lambda: next(ports)) == [3001, 3002, 3003, 3004, 3005]
-
-    def test_read_login_key_by_name(self, tmp_path):
-        (tmp_path / 'id_ed25519.pub').write_text('ssh-ed25519 AAAAC3Nz me@host\n')
-        assert read_login_key('id_ed25519', str(tmp_path)) == LoginKey(
-            'ssh-ed25519', 'AAAAC3Nz'
-        )
-
-    def test_read_login_key_by_path(self, tmp_path):
-        (tmp_path / 'key.pub').write_text('ssh-rsa AAAAB3Nz\n')
-        assert read_login_key(str(tmp_path / 'key'), '/nowhere').key_type == 'ssh-rsa'
-
-    def test_login_key_missing(self, tmp_path):
-        with pytest.raises(KiwiBoxRequestError, match='not found'):
-            read_login_key('id_none', str(tmp_path))
-
-    def test_login_key_not_a_key(self, tmp_path):
-        (tmp_path / 'id_bad.pub').write_text('-----BEGIN OPENSSH PRIVATE KEY-----\n')
-        with pytest.raises(KiwiBoxRequestError, match='not an ssh public key'):
-            read_login_key('id_bad', str(tmp_path))
+        assert port_attempts(lambda: next(ports)) == [3001, 3002, 3003, 3004, 3005]
 
     def test_tools_missing(self, mocker):
         mocker.patch('shutil.which', return_value=None)
@@ -249,7 +267,7 @@ class TestSshfs:
             'kiwi_boxed_plugin.shares.free_port', side_effect=[3001, 3002, 3003, 3004, 3005]
         )
         stack = mocker.MagicMock()
-        assert start_sshd(stack, '/usr/sbin/sshd', str(tmp_path), 'alice', 0, 'sftp') == 3002
+        assert start_sshd(stack, '/usr/sbin/sshd', str(tmp_path), 'alice', 'sftp') == 3002
         assert attempts == [3001, 3002]
 
     def test_start_sshd_other_failure(self, mocker, tmp_path):
@@ -257,16 +275,17 @@ class TestSshfs:
             open(log_path, 'w').write('fatal: bad config\n')
             raise KiwiBoxShareError('sshd ended')
         mocker.patch('kiwi_boxed_plugin.shares.helper_process', side_effect=fake_helper)
-        with pytest.raises(KiwiBoxShareError):
-            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 2222, 'sftp')
+        with pytest.raises(KiwiBoxShareError, match='sshd ended'):
+            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 'sftp')
 
-    def test_start_sshd_requested_port_taken(self, mocker, tmp_path):
+    def test_start_sshd_every_port_taken(self, mocker, tmp_path):
         def fake_helper(argv, log_path, ready_text):
             open(log_path, 'w').write('Address already in use\n')
             raise KiwiBoxShareError('sshd ended')
         mocker.patch('kiwi_boxed_plugin.shares.helper_process', side_effect=fake_helper)
-        with pytest.raises(KiwiBoxShareError, match='port 2222 taken: give a free one'):
-            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 2222, 'sftp')
+        mocker.patch('kiwi_boxed_plugin.shares.free_port', side_effect=range(3001, 3006))
+        with pytest.raises(KiwiBoxShareError, match='3001, 3002, 3003, 3004, 3005 taken'):
+            start_sshd(mocker.MagicMock(), '/usr/sbin/sshd', str(tmp_path), 'alice', 'sftp')
 
 
 class TestRuntimeDir:
@@ -291,9 +310,9 @@ def test_open_sharing_dispatch(mocker):
     with open_sharing('virtiofs', SHARES, 'pci', '/run'):
         pass
     virtiofs.assert_called_once_with(SHARES, 'pci', '/run')
-    with open_sharing('sshfs', SHARES, 'pci', '/run', 2222, None):
+    with open_sharing('sshfs', SHARES, 'pci', '/run', runs_agent=False):
         pass
-    sshfs.assert_called_once_with(SHARES, '/run', 2222, None)
+    sshfs.assert_called_once_with(SHARES, '/run', False)
     with open_sharing('9p', SHARES, 'pci', '/run') as setup:
         assert setup.qemu_args[0] == '-fsdev'
 
@@ -321,7 +340,7 @@ class TestBackendTools:
         find = mocker.patch('kiwi_boxed_plugin.shares.find_program')
         sandbox = mocker.patch('kiwi_boxed_plugin.shares.sandbox_tools')
         check_backend_tools('sshfs')
-        assert [call[0][0] for call in find.call_args_list] == ['sshd', 'ssh-keygen']
+        assert [call[0][0] for call in find.call_args_list] == ['sshd', 'ssh-keygen', 'ssh']
         sandbox.assert_called_once_with()
 
     def test_sshfs_without_bubblewrap(self, mocker):

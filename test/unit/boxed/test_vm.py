@@ -1,11 +1,18 @@
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pytest
 
 from kiwi_boxed_plugin.accel import Accelerator
+from kiwi_boxed_plugin.agent.kiwi_box_protocol import AGENT_MARK
+from kiwi_boxed_plugin.box_login import LoginKey, LoginPlan, TunnelEnd
+from kiwi_boxed_plugin.box_network import Forwards
 from kiwi_boxed_plugin.console import SILENT, Limits, RunOutcome
+from kiwi_boxed_plugin.shares import ShareSetup
 from kiwi_boxed_plugin.vm import VmBoxBuild
+
+USER_KEY = LoginKey('ssh-ed25519', 'AAAAC3Nz', '/home/me/.ssh/id.pub')
 
 
 class FakeFiles:
@@ -181,3 +188,82 @@ class TestCarriedFiles:
         assert seen['key'] == 'KEY'
         assert not os.path.exists(carried)
         assert key.read_text() == 'KEY'
+
+
+class TestLogins:
+    """
+    --ssh-key, --ssh-port and the run's own login into a published box
+    """
+    @pytest.fixture
+    def login(self, mocker):
+        @contextmanager
+        def fake_login(plan, runtime_dir, end):
+            yield LoginKey('ssh-ed25519', 'RUNKEY', f'{runtime_dir}/login_identity.pub') \
+                if plan.tunnel else plan.user_key
+        return mocker.patch('kiwi_boxed_plugin.vm.box_login', side_effect=fake_login)
+
+    def run(self, mocker, request, box, arch, user_key=None):
+        run = patch_run(mocker, request.target_dir)
+        VmBoxBuild(request, box, arch, 'qemu', user_key).run()
+        argv = run.call_args[0][0]
+        return argv[argv.index('-append') + 1]
+
+    def test_user_key_with_9p(
+        self, box, box_arch, request_of, cache, overlay, tcg, mocker, network, login
+    ):
+        mocker.patch('kiwi_boxed_plugin.box_login.free_port', return_value=41000)
+        cmdline = self.run(
+            mocker, request_of(**{'--ssh-key': 'id'}), box, box_arch, USER_KEY
+        )
+        assert 'ssh_key=_AAAAC3Nz_ ssh_key_type=_ssh-ed25519_' in cmdline
+        assert 'kiwi_ssh_port' not in cmdline
+        assert network.call_args[0][1] == Forwards(to_box=((41000, 22),))
+        assert login.call_args[0][0] == LoginPlan(41000, USER_KEY, False)
+
+    def test_port_alone(self, box, box_arch, request_of, cache, overlay, tcg, mocker, network):
+        cmdline = self.run(mocker, request_of(**{'--ssh-port': '2222'}), box, box_arch)
+        assert 'ssh_key' not in cmdline
+        assert network.call_args[0][1] == Forwards(to_box=((2222, 22),))
+
+    def test_no_login_no_forward(
+        self, box, box_arch, request_of, cache, overlay, tcg, mocker, network
+    ):
+        self.run(mocker, request_of(), box, box_arch)
+        assert network.call_args[0][1] == Forwards()
+
+    def test_published_box_sshfs_logs_in_with_the_run_key(
+        self, box, box_arch, request_of, cache, overlay, tcg, mocker, network, login
+    ):
+        sharing = mocker.patch('kiwi_boxed_plugin.vm.open_sharing')
+        end = TunnelEnd('/run/sshd.socket', '/run/authorized_keys')
+        sharing.return_value.__enter__.return_value = ShareSetup(
+            remotes={'kiwibundle': 'me@localhost:/kiwibundle'}, tunnel=end
+        )
+        mocker.patch('kiwi_boxed_plugin.box_login.free_port', return_value=41001)
+        request = request_of(**{'--sshfs-sharing': True, '--ssh-key': 'id'})
+        cmdline = self.run(mocker, request, box, box_arch, USER_KEY)
+        assert sharing.call_args[0][-1] is False
+        plan, _, given_end = login.call_args[0]
+        assert (plan, given_end) == (LoginPlan(41001, USER_KEY, True), end)
+        # the one ssh_key slot holds the run's key; the user's key is
+        # added over the run's login
+        assert 'ssh_key=_RUNKEY_' in cmdline and 'AAAAC3Nz' not in cmdline
+        assert 'host_kiwibundle=_me@localhost:/kiwibundle_' in cmdline
+        assert 'kiwi_ssh_port' not in cmdline
+        assert network.call_args[0][1] == Forwards(to_box=((41001, 22),))
+
+    def test_our_box_sshfs_keeps_its_path(
+        self, box, box_arch, request_of, cache, overlay, tcg, mocker, network, login
+    ):
+        ours = replace(box_arch, cmdline=box_arch.cmdline + (AGENT_MARK,))
+        sharing = mocker.patch('kiwi_boxed_plugin.vm.open_sharing')
+        sharing.return_value.__enter__.return_value = ShareSetup(
+            qemu_args=('-fw_cfg', 'x'), forwards=Forwards(to_host=(40022,)),
+            remotes={'kiwibundle': 'me@10.0.2.2:/kiwibundle'}, ssh_port=40022
+        )
+        request = request_of(**{'--sshfs-sharing': True, '--ssh-port': '2222'})
+        cmdline = self.run(mocker, request, box, ours)
+        assert sharing.call_args[0][-1] is True
+        assert login.call_args[0][0] == LoginPlan(2222, None, False)
+        assert 'kiwi_ssh_port=_40022_' in cmdline and 'ssh_key' not in cmdline
+        assert network.call_args[0][1] == Forwards(to_host=(40022,), to_box=((2222, 22),))
