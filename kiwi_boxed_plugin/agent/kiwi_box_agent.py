@@ -126,6 +126,10 @@ def mount_argv(job: BoxJob, share: Share) -> List[str]:
         'reconnect',
         'ServerAliveInterval=15',
         'ServerAliveCountMax=3',
+        # Debian's sshfs refuses to read absolute links and links with
+        # '..' unless told; kiwi's result bundle makes absolute links in
+        # the bundle and reads them back
+        'no_contain_symlinks',
     ])
     return ['sshfs', '-o', options, share.remote, share.target]
 

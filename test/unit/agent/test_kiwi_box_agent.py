@@ -56,6 +56,8 @@ class TestMountArgv:
         assert 'StrictHostKeyChecking=no' in options
         assert 'UserKnownHostsFile=/dev/null' in options
         assert 'reconnect' in options
+        # kiwi's result bundle reads back the absolute links it makes
+        assert 'no_contain_symlinks' in options
 
 
 class TestKiwiArgv:
