@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import tarfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pytest
 
@@ -56,16 +56,15 @@ def box(box_environment, storage_conf) -> BuiltBox:
     )
 
 
-@pytest.fixture(scope='session')
-def boot_files(box) -> dict:
+def extract_boot_files(kernel_tarball: str, target: str) -> dict:
     """
-    The box's kernel and initrd, extracted once per session
+    The kernel and initrd of a box's kernel tarball, extracted into
+    target (made anew), by kind ('kernel', 'initrd')
     """
-    target = os.path.join(TEST_ROOT, 'boot')
     shutil.rmtree(target, ignore_errors=True)
     os.makedirs(target)
     found = {}
-    with tarfile.open(box.path('Debian-Box.x86_64-Kernel.tar.xz')) as tarball:
+    with tarfile.open(kernel_tarball) as tarball:
         for member in tarball.getmembers():
             kind = member.name.rsplit('.', 1)[-1]
             tarball.extract(member, target, filter='data')
@@ -73,19 +72,10 @@ def boot_files(box) -> dict:
     return found
 
 
-@pytest.fixture(scope='session')
-def mirror() -> str:
+def booter(box: BuiltBox, boot_files: dict, tmp_path) -> Callable[..., BootResult]:
     """
-    The host's Debian mirror, found as the builder finds it
-    """
-    return host_mirror(load_recipe())
-
-
-@pytest.fixture
-def boot_box(box, boot_files, tmp_path):
-    """
-    Boot the box with a job and shares; return qemu's exit status and
-    the console output once the box powered off
+    Boot box with a job and shares; the call returns qemu's exit status
+    and the console output once the box powered off
     """
     def boot(kernel_args: str, shares: Sequence[tuple]) -> BootResult:
         console = str(tmp_path / 'console.log')
@@ -101,6 +91,30 @@ def boot_box(box, boot_files, tmp_path):
         assert returncode == 0, f'qemu: {returncode} {qemu_output}\nconsole:\n{text}'
         return BootResult(returncode, text)
     return boot
+
+
+@pytest.fixture(scope='session')
+def boot_files(box) -> dict:
+    """
+    The box's kernel and initrd, extracted once per session
+    """
+    return extract_boot_files(box.kernel_tarball, os.path.join(TEST_ROOT, 'boot'))
+
+
+@pytest.fixture(scope='session')
+def mirror() -> str:
+    """
+    The host's Debian mirror, found as the builder finds it
+    """
+    return host_mirror(load_recipe())
+
+
+@pytest.fixture
+def boot_box(box, boot_files, tmp_path):
+    """
+    Boot the box with a job and shares, see booter
+    """
+    return booter(box, boot_files, tmp_path)
 
 
 # the conformance flavour of the box (boxes/debian/flavours/conformance):
@@ -143,37 +157,14 @@ def conformance_boot_files(conformance_box) -> dict:
     """
     The conformance box's kernel and initrd, extracted once per session
     """
-    target = os.path.join(CONFORMANCE_ROOT, 'boot')
-    shutil.rmtree(target, ignore_errors=True)
-    os.makedirs(target)
-    found = {}
-    with tarfile.open(conformance_box.kernel_tarball) as tarball:
-        for member in tarball.getmembers():
-            kind = member.name.rsplit('.', 1)[-1]
-            tarball.extract(member, target, filter='data')
-            found[kind] = os.path.join(target, member.name)
-    return found
+    return extract_boot_files(
+        conformance_box.kernel_tarball, os.path.join(CONFORMANCE_ROOT, 'boot')
+    )
 
 
 @pytest.fixture
 def boot_conformance_box(conformance_box, conformance_boot_files, tmp_path):
     """
-    Boot the conformance box with a job and 9p shares; return qemu's
-    exit status and the console output once the box powered off
+    Boot the conformance box with a job and 9p shares, see booter
     """
-    def boot(kernel_args: str, shares: Sequence[tuple]) -> BootResult:
-        console = str(tmp_path / 'console.log')
-        with qemu_box(
-            conformance_box, conformance_boot_files, kernel_args, shares, console
-        ) as vm:
-            try:
-                returncode = vm.wait(timeout=BOOT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                returncode = -1
-        with open(console, errors='replace') as handle:
-            text = handle.read()
-        with open(console + '.qemu', errors='replace') as handle:
-            qemu_output = handle.read()
-        assert returncode == 0, f'qemu: {returncode} {qemu_output}\nconsole:\n{text}'
-        return BootResult(returncode, text)
-    return boot
+    return booter(conformance_box, conformance_boot_files, tmp_path)
