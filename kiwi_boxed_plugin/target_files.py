@@ -11,11 +11,11 @@ user typed and is taken as it is.
 """
 import errno
 import os
-import shutil
 import stat
 from typing import BinaryIO, Optional
 
 from kiwi_boxed_plugin.exceptions import KiwiBoxTargetDirError
+from kiwi_boxed_plugin.staging import StagingError, remove_tree
 
 # Open flags that keep the host off a link or FIFO a build left: a FIFO
 # would block the open, a link would redirect it
@@ -31,16 +31,9 @@ def remove_entry(path: str) -> None:
     :raises KiwiBoxTargetDirError: if it cannot be removed
     """
     try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as issue:
-        raise KiwiBoxTargetDirError(
-            f'cannot remove {issue.filename or path}: {issue.strerror}: remove it yourself'
-        )
+        remove_tree(path)
+    except StagingError as issue:
+        raise KiwiBoxTargetDirError(f'{issue}: remove it yourself')
 
 
 def create_file(path: str) -> BinaryIO:
