@@ -86,8 +86,8 @@ options:
         share directories with the box through virtiofs
     --sshfs-sharing
         let the box mount the directories over ssh from this host:
-        an sshd of yours on 127.0.0.1 for this run only, with a key
-        pair made for this run
+        an sshd of this run only that serves nothing but the shares
+        (see the man page for how a published box reaches it)
     --ssh-key=<name>
         authorize the public key ~/.ssh/<name>.pub for logging into
         the box as root; the box's ssh port is then forwarded from
