@@ -41,7 +41,10 @@ e2e: deps $(TOX)
 
 # the main job, offline: build the Debian box (cached) and in it the tiny
 # Debian description of test/data as a tbz image. The result and the
-# build log land in $(DEMO_DIR)/image.
+# build log land in $(DEMO_DIR)/image. Then stash and stackbuild on that
+# result, a minute or two more: its root tree in $(DEMO_DIR)/root, stored
+# as the stash tiny-debian in root's container storage, and rebuilt from
+# the stash into $(DEMO_DIR)/stacked.
 DEMO_DIR ?= /var/tmp/kiwi-plugins-demo
 
 demo: box
@@ -50,11 +53,37 @@ demo: box
 	$(KIWI_NG) system boxbuild --list-boxes
 	$(KIWI_NG) --type tbz system boxbuild --box debian -- \
 		--description $(DEMO_DIR)/description --target-dir $(DEMO_DIR)/image
+	@echo
+	@echo '== The image as a root tree again: the tarball boxbuild made, unpacked, with'
+	@echo '== its description where kiwi keeps it in a root (image/config.xml)'
+	rm -rf $(DEMO_DIR)/root $(DEMO_DIR)/stacked
+	mkdir -p $(DEMO_DIR)/root/image
+	tar --numeric-owner --xattrs --xattrs-include='*' --acls -C $(DEMO_DIR)/root \
+		-xJf $(DEMO_DIR)/image/tiny-debian.x86_64-1.0.0-0.tar.xz
+	cp $(DEMO_DIR)/description/config.xml $(DEMO_DIR)/root/image/config.xml
+	@echo
+	@echo '== kiwi-ng system stash: the root tree stored as an OCI image in the local'
+	@echo '== container storage, named after the description (tiny-debian); stashing'
+	@echo '== it again stores only what changed'
+	$(KIWI_NG) system stash --root $(DEMO_DIR)/root
+	$(KIWI_NG) system stash --list
+	@echo
+	@echo '== kiwi-ng system stackbuild: the stash unpacked into a new root tree and the'
+	@echo '== image rebuilt from it with kiwi-ng system create: no package installed'
+	@echo '== (with the fast xz setting the description gives its box build)'
+	$(KIWI_NG) --type tbz --config $(DEMO_DIR)/description/boxroot/etc/kiwi.yml \
+		system stackbuild --stash tiny-debian --target-dir $(DEMO_DIR)/stacked
+	@echo
+	@echo '== The image built in the box: $(DEMO_DIR)/image; its root stashed as'
+	@echo '== tiny-debian; the image rebuilt from the stash: $(DEMO_DIR)/stacked'
 
 # the Debian box, from the host's apt mirror (root); cached by a hash of
 # the recipe, so an unchanged recipe costs seconds
+# BOX_FLAVOUR=conformance builds the box whose box side behaves as the
+# published boxes' (boxes/debian/README.md)
+BOX_FLAVOUR ?= agent
 box: deps $(TOX)
-	$(VENV)/bin/python boxes/debian/build-box
+	$(VENV)/bin/python boxes/debian/build-box --flavour $(BOX_FLAVOUR)
 
 doc: $(TOX)
 	$(TOX) -e doc

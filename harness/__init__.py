@@ -30,4 +30,6 @@ pythonpath), and the benchmarks run there as `python -m bench.<name>`.
     stash_leftovers    what a stopped stash or stackbuild run can leave
     command_line       kiwi-ng command lines parsed as kiwi parses them
     tls                a throw-away CA and server certificate for https test servers
+    boot_check         a disk image booted under qemu to its login prompt, with a bound
+    workflows          the bootable descriptions, their builds, a container image of a root
 """

@@ -69,6 +69,37 @@ def global_options(global_args: Dict[str, Any]) -> List[str]:
     return options
 
 
+# kiwi's apt bootstrap unpacks every essential package with
+# 'dpkg-deb --fsys-tarfile | tar -x' into the root, which for a build on
+# top is the stacked root. A merged-/usr Debian root (what debootstrap and
+# the official images make) has /bin, /sbin, /lib and /lib64 as symlinks
+# into /usr, and GNU tar replaces a symlink where the archive holds a
+# directory by a real directory: the four become directories with second
+# copies of the essential packages' files. The bootstrap itself passes;
+# then apt installs usrmerge in the root, whose convert-usrmerge finds
+# both /lib/x86_64-linux-gnu/libselinux.so.1 and
+# /usr/lib/x86_64-linux-gnu/libselinux.so.1 and stops, and kiwi's system
+# install fails. --keep-directory-symlink makes tar go through such
+# links, as dpkg does. GNU tar reads options from TAR_OPTIONS, which
+# reaches the tar of kiwi's 'bash -c' pipeline (kiwi sets PATH there,
+# not the environment).
+KEEP_DIRECTORY_LINKS = '--keep-directory-symlink'
+
+
+def build_environment(environment: Dict[str, str]) -> Dict[str, str]:
+    """
+    The environment of a kiwi build on top of a stacked root: the
+    given one, with tar keeping the directory symlinks of the root
+
+    :param dict environment: e.g. os.environ; not changed
+    """
+    # appended as it is: tar splits TAR_OPTIONS itself, quotes included
+    options = environment.get('TAR_OPTIONS', '').strip()
+    if KEEP_DIRECTORY_LINKS not in options.split():
+        options = f'{options} {KEEP_DIRECTORY_LINKS}'.strip()
+    return dict(environment, TAR_OPTIONS=options)
+
+
 def kiwi_executable() -> List[str]:
     """
     The kiwi-ng of the installation that runs this plugin
@@ -129,7 +160,10 @@ class KiwiCall:
         # as it comes, which a child that inherits stdout and stderr has.
         # kiwi unmounts what it mounted in the root on Ctrl-C, not on
         # SIGTERM
-        code = subprocess.run(dies_with_parent(self.argv, 'INT')).returncode
+        environment = build_environment(dict(os.environ)) if self.description else None
+        code = subprocess.run(
+            dies_with_parent(self.argv, 'INT'), env=environment
+        ).returncode
         if code != 0:
             raise KiwiStackKiwiError(
                 f"'kiwi-ng {self.command}' failed with exit code {code} (its output is "

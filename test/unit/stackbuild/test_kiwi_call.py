@@ -9,7 +9,7 @@ from kiwi_stackbuild_plugin import kiwi_call as kiwi_call_module
 from kiwi_stackbuild_plugin.exceptions import KiwiStackKiwiError, KiwiStackPathError
 from kiwi_stackbuild_plugin.interruption import dies_with_parent
 from kiwi_stackbuild_plugin.kiwi_call import (
-    KiwiCall, check_shell_literal, global_options, kiwi_executable
+    KiwiCall, build_environment, check_shell_literal, global_options, kiwi_executable
 )
 
 STACKBUILD = ['system', 'stackbuild', '--stash', 'a', '--target-dir', '/t']
@@ -127,7 +127,28 @@ def test_run(mocker, kiwi_call):
     run.return_value.returncode = 0
     call = stacked_call(kiwi_call, *STACKBUILD)
     call.run()
-    run.assert_called_once_with(dies_with_parent(call.argv, 'INT'))
+    run.assert_called_once_with(dies_with_parent(call.argv, 'INT'), env=None)
     run.return_value.returncode = 2
     with pytest.raises(KiwiStackKiwiError, match='exit code 2 .* stays in /t/build/image-root'):
         call.run()
+
+
+def test_build_on_top_keeps_directory_links(mocker, kiwi_call):
+    # kiwi's apt bootstrap untars packages into the stacked root: tar
+    # must go through /bin -> usr/bin and the like, not replace them
+    run = mocker.patch.object(kiwi_call_module.subprocess, 'run')
+    run.return_value.returncode = 0
+    mocker.patch.dict(os.environ, {'TAR_OPTIONS': '--no-same-owner'})
+    stacked_call(kiwi_call, *STACKBUILD, '--description', '/d').run()
+    environment = run.call_args.kwargs['env']
+    assert environment['TAR_OPTIONS'] == '--no-same-owner --keep-directory-symlink'
+    assert environment['PATH'] == os.environ['PATH']
+
+
+@pytest.mark.parametrize('given, expected', [
+    ({}, '--keep-directory-symlink'),
+    ({'TAR_OPTIONS': '--keep-directory-symlink'}, '--keep-directory-symlink'),
+    ({'TAR_OPTIONS': " --exclude='a  b'"}, "--exclude='a  b' --keep-directory-symlink"),
+])
+def test_build_environment(given, expected):
+    assert build_environment(dict(given, HOME='/h')) == dict(HOME='/h', TAR_OPTIONS=expected)
