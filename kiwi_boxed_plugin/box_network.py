@@ -83,6 +83,15 @@ class Forwards:
             return self
         return replace(self, to_box=self.to_box + ((host_port, box_port),))
 
+    def with_host_port(self, host_port: int) -> 'Forwards':
+        """
+        These forwards and host_port of the host's loopback for the box;
+        unchanged for host_port 0
+        """
+        if not host_port:
+            return self
+        return replace(self, to_host=self.to_host + (host_port,))
+
 
 def network_mode(environ: Mapping[str, str]) -> str:
     """

@@ -154,3 +154,10 @@ class KiwiBoxStagingError(KiwiError):
     staging dir into the target dir, or the staging dir cannot be
     removed.
     """
+
+
+class KiwiBoxPackageCacheError(KiwiError):
+    """
+    Raised when the package cache directory of a box cannot be made or
+    written.
+    """

@@ -69,6 +69,8 @@ class BoxMachine:
     :param tuple share_args: the qemu arguments of the sharing backend
     :param bool shared_memory: the box memory must be shareable
         (vhost-user devices map it)
+    :param bool throwaway_disk: disk is an overlay removed after the
+        run: qemu may ignore the box's flushes
     """
     arch: str
     accel: str
@@ -83,6 +85,7 @@ class BoxMachine:
     netdev: str
     share_args: Tuple[str, ...] = ()
     shared_memory: bool = False
+    throwaway_disk: bool = False
 
 
 def find_qemu_binary(arch: str) -> str:
@@ -180,7 +183,10 @@ def qemu_argv(binary: str, box: BoxMachine, cmdline: str) -> List[str]:
         '-append', cmdline,
         '-drive',
         f'file={qemu_option_value(box.disk)},if=none,id=system,format=qcow2,'
-        'discard=unmap',
+        # a throw-away overlay need not survive a crash of the host:
+        # every fsync of the build (dpkg makes thousands) would wait
+        # for the host's disk for nothing
+        'discard=unmap' + (',cache=unsafe' if box.throwaway_disk else ''),
         '-device', f'virtio-blk-{arch.bus},drive=system',
         '-netdev', box.netdev,
         '-device', f'virtio-net-{arch.bus},netdev={NETDEV_ID}',

@@ -10,7 +10,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import ContextManager, Iterator, Optional
 
 from kiwi_boxed_plugin.accel import Accelerator, choose_accelerator, software
 from kiwi_boxed_plugin.agent.kiwi_box_protocol import RESULT_CODE, BoxJob
@@ -24,6 +24,7 @@ from kiwi_boxed_plugin.box_login import (
 )
 from kiwi_boxed_plugin.cache import BoxCache, BoxFiles
 from kiwi_boxed_plugin.box_network import (
+    HOST_FROM_BOX,
     ISOLATED,
     box_network,
     check_network_tools,
@@ -33,6 +34,7 @@ from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
 from kiwi_boxed_plugin.console import Limits, RunOutcome, run_console
 from kiwi_boxed_plugin.defaults import Defaults
 from kiwi_boxed_plugin.host_files import carried_files
+from kiwi_boxed_plugin.package_cache import PackageProxy, package_cache_dir, package_proxy
 from kiwi_boxed_plugin.qemu import (
     QEMU_ARCHES,
     BoxMachine,
@@ -53,6 +55,16 @@ from kiwi_boxed_plugin.shares import (
 from kiwi_plugin_support.host import host_arch
 
 log = logging.getLogger('kiwi')
+
+
+def fast_path_note(accelerator: Accelerator, same_arch: bool) -> str:
+    """
+    What to say beside software emulation: a build for the host's own
+    architecture runs at native speed in the box's container
+    """
+    if accelerator.is_kvm or not same_arch:
+        return ''
+    return '; for this host\'s architecture, --container builds at native speed'
 
 
 @dataclass
@@ -96,7 +108,8 @@ class VmBoxBuild:
         """
         request = self.request
         accelerator = choose_accelerator(request.arch, host_arch(), request.accel)
-        log.info(f'box accelerator: {accelerator.describe()}')
+        note = fast_path_note(accelerator, request.arch == host_arch())
+        log.info(f'box accelerator: {accelerator.describe()}{note}')
         os.makedirs(request.target_dir, exist_ok=True)
         with BoxCache().use(self.box, self.arch, update_check=request.update_check) as files, \
                 carried_files(request.target_dir, request.carried_files):
@@ -128,21 +141,26 @@ class VmBoxBuild:
                     request.sharing, shares, QEMU_ARCHES[request.arch].bus, runtime_dir,
                     self.arch.runs_agent
                 ) as sharing, \
+                self.package_proxy() as proxy, \
                 box_network(
-                    self.network, sharing.forwards.with_login(login.port, BOX_SSH_PORT),
+                    self.network,
+                    sharing.forwards.with_login(login.port, BOX_SSH_PORT).with_host_port(
+                        proxy.port if proxy else 0
+                    ),
                     runtime_dir
                 ) as netdev, \
                 box_login(login, runtime_dir, sharing.tunnel) as authorized_key:
             cmdline = kernel_cmdline(
                 request.arch, self.arch.cmdline, request.box_console(self.box),
-                self.job(sharing, authorized_key)
+                self.job(sharing, authorized_key, proxy)
             )
             machine = BoxMachine(
                 arch=request.arch, accel=accelerator.name, machine=request.machine,
                 cpu=request.cpu, memory_mb=request.box_memory_mb(self.box),
                 cpus=request.box_cpus(self.box), kernel=files.kernel, initrd=files.initrd,
                 disk=disk, interactive=request.debug, netdev=netdev,
-                share_args=sharing.qemu_args, shared_memory=sharing.shared_memory
+                share_args=sharing.qemu_args, shared_memory=sharing.shared_memory,
+                throwaway_disk=request.snapshot
             )
             argv = qemu_argv(self.qemu_binary, machine, cmdline)
             log.debug(f'box qemu call: {argv}')
@@ -168,12 +186,26 @@ class VmBoxBuild:
             self.request.sharing == 'sshfs' and not self.arch.runs_agent
         )
 
-    def job(self, sharing: ShareSetup, authorized_key: Optional[LoginKey]) -> BoxJob:
+    def package_proxy(self) -> ContextManager[Optional[PackageProxy]]:
+        """
+        The package cache of the box and arch, for a box with our agent
+        (the published boxes have no word for it)
+        """
+        cache_dir = package_cache_dir(self.box.name, self.request.arch)
+        return package_proxy(
+            cache_dir if self.arch.runs_agent else '', allow_loopback=self.network != ISOLATED
+        )
+
+    def job(
+        self, sharing: ShareSetup, authorized_key: Optional[LoginKey],
+        proxy: Optional[PackageProxy] = None
+    ) -> BoxJob:
         """
         The job of the box: the request's build, shared as opened
 
         :param LoginKey authorized_key: the key the box authorizes for
             root's login, see box_login
+        :param PackageProxy proxy: the package cache, None for none
         """
         request = self.request
         return BoxJob(
@@ -186,6 +218,7 @@ class VmBoxBuild:
             ssh_key=authorized_key.key if authorized_key else '',
             ssh_key_type=authorized_key.key_type if authorized_key else '',
             remotes=sharing.remotes,
+            package_proxy=f'http://{HOST_FROM_BOX}:{proxy.port}' if proxy else '',
         )
 
     @contextmanager

@@ -413,7 +413,23 @@ class Agent:
                 )
             environment = parse_environment(profile.stdout)
             self.console.say(f'sourced {BOXPROFILE}')
+        self.use_package_proxy(environment)
         return environment
+
+    def use_package_proxy(self, environment: Dict[str, str]) -> None:
+        """
+        Let the package managers of the build fetch through the host's
+        package cache, unless the boxprofile chose a proxy of its own
+        """
+        if not self.job.package_proxy:
+            return
+        if environment.get('http_proxy'):
+            self.console.say(
+                f'{BOXPROFILE} sets http_proxy: the host\'s package cache is not used'
+            )
+            return
+        environment['http_proxy'] = self.job.package_proxy
+        self.console.say('packages come through the host\'s package cache')
 
     def install_kiwi(self, environment: Dict[str, str]) -> None:
         self.console.say(f'installing kiwi {self.job.kiwi_version}')

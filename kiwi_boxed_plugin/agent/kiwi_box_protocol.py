@@ -65,6 +65,10 @@ CUSTOM_MOUNT = 'custom_mount'
 SSH_PORT = 'kiwi_ssh_port'
 SSH_KEY = 'ssh_key'
 SSH_KEY_TYPE = 'ssh_key_type'
+# our agent's word: the host's package cache, an http proxy the box
+# reaches at this http://<address>:<port>
+PACKAGE_PROXY = 'kiwi_package_proxy'
+PACKAGE_PROXY_PATTERN = r'http://\d{1,3}(\.\d{1,3}){3}:\d{1,5}'
 # sshfs: host_<tag>=_user@host:/path_ names the remote of each share
 REMOTE_PREFIX = 'host_'
 
@@ -128,6 +132,8 @@ class BoxJob:
     :param dict remotes: sshfs: mount tag -> 'user@host:/path'
     :param bool keep_image_root: leave build/image-root of the build
         in the bundle, as it is (owners, modes, links, xattrs)
+    :param str package_proxy: the URL of the host's package cache,
+        '' for none
     """
     kiwi_args: Tuple[str, ...]
     sharing_backend: str = ''
@@ -139,6 +145,7 @@ class BoxJob:
     ssh_key_type: str = ''
     remotes: Dict[str, str] = field(default_factory=dict)
     keep_image_root: bool = False
+    package_proxy: str = ''
 
     @property
     def shares(self) -> List[Share]:
@@ -267,6 +274,8 @@ def job_words(job: BoxJob) -> List[str]:
         parameters += [(SSH_KEY, job.ssh_key), (SSH_KEY_TYPE, job.ssh_key_type)]
     if job.kiwi_version:
         parameters.append((KIWI_VERSION, job.kiwi_version))
+    if job.package_proxy:
+        parameters.append((PACKAGE_PROXY, job.package_proxy))
     words = []
     for name, value in parameters:
         if NOT_CARRIABLE.search(str(value)) or not str(value):
@@ -358,6 +367,9 @@ def parse_job(text: str) -> BoxJob:
     kiwi_version = parameters.get(KIWI_VERSION, '')
     if kiwi_version and kiwi_version_problem(kiwi_version):
         raise ProtocolError(f'{KIWI_VERSION} {kiwi_version_problem(kiwi_version)}')
+    package_proxy = parameters.get(PACKAGE_PROXY, '')
+    if package_proxy and not re.fullmatch(PACKAGE_PROXY_PATTERN, package_proxy):
+        raise ProtocolError(f"{PACKAGE_PROXY} '{package_proxy}' is not http://<address>:<port>")
     custom_mount = parameters.get(CUSTOM_MOUNT, '')
     if custom_mount:
         problem = custom_mount_problem(custom_mount)
@@ -379,6 +391,7 @@ def parse_job(text: str) -> BoxJob:
             if parameters.get(REMOTE_PREFIX + tag)
         },
         keep_image_root=KEEP_IMAGE_ROOT_FLAG in flags,
+        package_proxy=package_proxy,
     )
     if backend == 'sshfs':
         for share in job.shares:
@@ -429,5 +442,5 @@ def is_job_word(word: str) -> bool:
     name = word.split('=', 1)[0]
     return name.startswith(REMOTE_PREFIX) or name in (
         KIWI_WORD, NO_HALT_FLAG, SHARING_BACKEND, KIWI_VERSION, CUSTOM_MOUNT, SSH_PORT,
-        SSH_KEY, SSH_KEY_TYPE, KEEP_IMAGE_ROOT_FLAG
+        SSH_KEY, SSH_KEY_TYPE, KEEP_IMAGE_ROOT_FLAG, PACKAGE_PROXY
     )

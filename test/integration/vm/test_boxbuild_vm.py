@@ -26,6 +26,7 @@ from harness.processes import (
     wait_for_text,
 )
 from harness.vm_boxbuild import boxbuild_argv
+from kiwi_boxed_plugin.package_cache import cached_entries
 
 pytestmark = [pytest.mark.integration, pytest.mark.vm]
 
@@ -229,8 +230,19 @@ def test_full_build_9p(vm, workdir, tiny_description):
     os.makedirs(target)
     with open(os.path.join(target, 'result.code'), 'w') as stale:
         stale.write('1\n')
-    completed = run_boxbuild(vm, boxbuild_argv(['--9p-sharing'], description, target), workdir)
+    # an empty package cache of the test's own: every package fetched
+    # through it and kept
+    packages = os.path.join(workdir, 'package cache')
+    completed = run_boxbuild(
+        vm, boxbuild_argv(['--9p-sharing'], description, target), workdir,
+        environment=vm.environment(KIWI_BOXED_PACKAGE_CACHE=packages)
+    )
     assert completed.returncode == 0, completed.stdout
+    assert "packages come through the host's package cache" in completed.stdout
+    fetched = re.search(r'package cache: 0 served from the cache, (\d+) fetched', completed.stdout)
+    assert fetched and int(fetched.group(1)) > 50, completed.stdout
+    kept = cached_entries(os.path.join(packages, 'debian', 'x86_64'))
+    assert len(kept) == int(fetched.group(1))
     assert read(os.path.join(target, 'result.code')).strip() == '0'
     bundle = [name for name in os.listdir(target) if re.search(r'\.tar\.xz$', name)]
     assert bundle, os.listdir(target)

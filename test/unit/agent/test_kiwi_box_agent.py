@@ -197,6 +197,23 @@ class TestAgentEffects:
         assert environment['HTTP_PROXY'] == 'http://proxy:3128'
         assert environment['NAME'] == 'a b 2'
 
+    def test_package_proxy_reaches_kiwi(self, box):
+        job = parse_cmdline('kiwi_package_proxy=_http://10.0.2.2:4711_ ' + JOB)
+        box_agent = agent.Agent(job, in_container=True, console=agent.Console())
+        assert box_agent.prepare()['http_proxy'] == 'http://10.0.2.2:4711'
+
+    def test_boxprofile_proxy_wins_over_the_package_cache(self, box, capsys):
+        (box.parent / 'boxprofile').write_text('http_proxy=http://mine:3128\n')
+        job = parse_cmdline('kiwi_package_proxy=_http://10.0.2.2:4711_ ' + JOB)
+        box_agent = agent.Agent(job, in_container=True, console=agent.Console())
+        assert box_agent.prepare()['http_proxy'] == 'http://mine:3128'
+        assert "package cache is not used" in capsys.readouterr().out
+
+    def test_no_proxy_without_the_word(self, box, monkeypatch):
+        monkeypatch.delenv('http_proxy', raising=False)
+        box_agent = agent.Agent(parse_cmdline(JOB), in_container=True, console=agent.Console())
+        assert 'http_proxy' not in box_agent.prepare()
+
     def test_failing_boxprofile_is_an_agent_failure(self, box):
         (box.parent / 'boxprofile').write_text('exit 3\n')
         box_agent = agent.Agent(parse_cmdline(JOB), in_container=True, console=agent.Console())

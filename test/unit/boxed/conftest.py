@@ -11,6 +11,15 @@ from kiwi_boxed_plugin.request import build_request
 BOX_IMAGE = 'localhost/kiwi-boxes/debian:latest'
 
 
+@pytest.fixture(autouse=True)
+def no_package_cache(monkeypatch):
+    """
+    Box runs of the unit tests start no package proxy and write nothing
+    into the user's cache; the tests of the cache turn it on
+    """
+    monkeypatch.setenv('KIWI_BOXED_PACKAGE_CACHE', 'off')
+
+
 @pytest.fixture
 def box_arch() -> BoxArch:
     return BoxArch(

@@ -58,6 +58,13 @@ class TestQemuArgv:
         assert '-no-reboot' in argv and '-nodefaults' in argv
         assert argv[-4:] == ['-fsdev', 'local,id=x', '-device', 'y']
 
+    def test_throwaway_overlay_ignores_flushes(self):
+        argv = qemu_argv('qemu', replace(MACHINE, throwaway_disk=True), '')
+        assert option(argv, '-drive') == [
+            'file=/cache/tmp/system-overlay.qcow2,if=none,id=system,format=qcow2,'
+            'discard=unmap,cache=unsafe'
+        ]
+
     def test_kvm_uses_host_cpu(self):
         argv = qemu_argv('qemu', replace(MACHINE, accel='kvm'), '')
         assert option(argv, '-accel') == ['kvm']

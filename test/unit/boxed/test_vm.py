@@ -1,4 +1,5 @@
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ from kiwi_boxed_plugin.box_login import LoginKey, LoginPlan, TunnelEnd
 from kiwi_boxed_plugin.box_network import Forwards
 from kiwi_boxed_plugin.console import SILENT, Limits, RunOutcome
 from kiwi_boxed_plugin.shares import ShareSetup
-from kiwi_boxed_plugin.vm import VmBoxBuild
+from kiwi_boxed_plugin.vm import VmBoxBuild, fast_path_note
 
 USER_KEY = LoginKey('ssh-ed25519', 'AAAAC3Nz', '/home/me/.ssh/id.pub')
 
@@ -103,7 +104,8 @@ class TestBoxBuild:
         assert cmdline == (
             'root=/dev/vda1 rw console=hvc0 panic=5 sharing_backend=_9p_ kiwi="system build"'
         )
-        assert 'box accelerator: software emulation (TCG): test' in caplog.text
+        assert 'box accelerator: software emulation (TCG): test; for this host\'s ' \
+            'architecture, --container builds at native speed' in caplog.text
         cache.return_value.use.assert_called_once_with(box, box_arch, update_check=True)
 
     def test_stale_result_code_removed(
@@ -142,12 +144,25 @@ class TestBoxBuild:
         assert 'starting it again under software emulation' in caplog.text
         assert overlay.call_count == 2
 
+    def test_no_container_note_for_kvm_or_another_arch(self):
+        assert fast_path_note(Accelerator('kvm', 'works'), True) == ''
+        assert fast_path_note(Accelerator('tcg', 'foreign'), False) == ''
+
+    def test_overlay_ignores_flushes(self, box, box_arch, request_of, cache, overlay, tcg, mocker):
+        request = request_of()
+        run = patch_run(mocker, request.target_dir)
+        VmBoxBuild(request, box, box_arch, 'qemu', None).run()
+        argv = run.call_args[0][0]
+        assert argv[argv.index('-drive') + 1].endswith(',cache=unsafe')
+
     def test_no_snapshot_uses_cached_disk(self, box, box_arch, request_of, cache, overlay, mocker):
         request = request_of(**{'--no-snapshot': True, '--no-update-check': True})
         run = patch_run(mocker, request.target_dir)
         VmBoxBuild(request, box, box_arch, 'qemu', None).run()
         argv = run.call_args[0][0]
         assert argv[argv.index('-drive') + 1].startswith('file=/cache/disk.qcow2,')
+        # the box disk kept: the box's flushes reach the host's disk
+        assert 'cache=unsafe' not in argv[argv.index('-drive') + 1]
         overlay.assert_not_called()
         cache.return_value.use.assert_called_once_with(box, box_arch, update_check=False)
 
@@ -251,6 +266,27 @@ class TestLogins:
         assert 'host_kiwibundle=_me@localhost:/kiwibundle_' in cmdline
         assert 'kiwi_ssh_port' not in cmdline
         assert network.call_args[0][1] == Forwards(to_box=((41001, 22),))
+
+    def test_our_box_fetches_through_the_package_cache(
+        self, box, box_arch, request_of, cache, overlay, tcg, mocker, network, login,
+        monkeypatch, tmp_path
+    ):
+        monkeypatch.setenv('KIWI_BOXED_PACKAGE_CACHE', str(tmp_path / 'packages'))
+        ours = replace(box_arch, cmdline=box_arch.cmdline + (AGENT_MARK,))
+        cmdline = self.run(mocker, request_of(), box, ours)
+        port = int(re.search(r'kiwi_package_proxy=_http://10\.0\.2\.2:(\d+)_', cmdline)[1])
+        assert network.call_args[0][1] == Forwards(to_host=(port,))
+        assert os.path.isdir(tmp_path / 'packages' / 'debian' / 'x86_64')
+
+    def test_published_box_gets_no_package_cache(
+        self, box, box_arch, request_of, cache, overlay, tcg, mocker, network, login,
+        monkeypatch, tmp_path
+    ):
+        monkeypatch.setenv('KIWI_BOXED_PACKAGE_CACHE', str(tmp_path / 'packages'))
+        cmdline = self.run(mocker, request_of(), box, box_arch)
+        assert 'kiwi_package_proxy' not in cmdline
+        assert network.call_args[0][1] == Forwards()
+        assert not os.path.exists(tmp_path / 'packages')
 
     def test_our_box_sshfs_keeps_its_path(
         self, box, box_arch, request_of, cache, overlay, tcg, mocker, network, login
