@@ -27,17 +27,17 @@ content twice is harmless.
 """
 import hashlib
 import http.client
-import io
 import ipaddress
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from kiwi_boxed_plugin.defaults import Defaults
@@ -217,7 +217,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.send_header('Content-Type', PACKAGE_TYPE)
             self.send_header('Content-Length', str(size))
             self.end_headers()
-            copy_stream(cached, self.wfile, size)
+            # an entry is replaced by rename, never written in place: the
+            # open file keeps the size just sent
+            shutil.copyfileobj(cached, self.wfile, CHUNK)
         return True
 
     def fetch(
@@ -274,7 +276,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.server.count.add(fetched=1, fetched_bytes=size)
             log.debug(f'package cache: fetched {path.rsplit("/", 1)[-1]}')
         else:
-            copy_stream(response, self.wfile, -1)
+            shutil.copyfileobj(response, self.wfile, CHUNK)
 
     def store(self, path: str, response: http.client.HTTPResponse, length: int) -> int:
         """
@@ -305,21 +307,6 @@ class ProxyHandler(BaseHTTPRequestHandler):
         else:
             os.unlink(part)
         return size
-
-
-def copy_stream(source: Union[IO[bytes], io.BufferedIOBase], target: io.BufferedIOBase,
-                size: int) -> None:
-    """
-    Copy size bytes, or all when size < 0
-    """
-    left = size
-    while left != 0:
-        chunk = source.read(CHUNK if left < 0 else min(CHUNK, left))
-        if not chunk:
-            break
-        target.write(chunk)
-        if left > 0:
-            left -= len(chunk)
 
 
 class PackageProxy(ThreadingHTTPServer):

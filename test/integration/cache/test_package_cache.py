@@ -52,17 +52,25 @@ def fetch_with_apt(state_dir, download_dir, mirror, port, results, key):
 
 def expected_files(state_dir, mirror, port):
     """
-    url -> sha256 of each package as the repository's index names it
+    url -> sha256 of each package of PACKAGES as the repository's index
+    names it
     """
-    printed = run_apt(state_dir, mirror, port, 'download', '--print-uris', *PACKAGES)
-    assert printed.returncode == 0, printed.stderr
-    found = {}
-    for line in printed.stdout.splitlines():
-        match = URI_LINE.match(line.strip())
-        if match:
-            found[match['url']] = match['sha256']
-    assert len(found) == len(PACKAGES), printed.stdout
+    found = expected_files_of(state_dir, mirror, port, *PACKAGES)
+    assert len(found) == len(PACKAGES), found
     return found
+
+
+def expected_files_of(state_dir, mirror, port, *packages):
+    """
+    url -> sha256 of each of packages as the repository's index names it
+    """
+    printed = run_apt(state_dir, mirror, port, 'download', '--print-uris', *packages)
+    assert printed.returncode == 0, printed.stderr
+    return {
+        match['url']: match['sha256']
+        for match in map(URI_LINE.match, (line.strip() for line in printed.stdout.splitlines()))
+        if match
+    }
 
 
 def sha256(path):
@@ -140,15 +148,6 @@ def test_tampered_entry_is_caught_by_apt(tmp_path, mirror):
     assert download.returncode != 0
     assert 'Hash Sum mismatch' in download.stderr or 'hash' in download.stderr.lower(), \
         download.stderr
-
-
-def expected_files_of(state, mirror, port, *packages):
-    printed = run_apt(state, mirror, port, 'download', '--print-uris', *packages)
-    return {
-        match['url']: match['sha256']
-        for match in map(URI_LINE.match, (line.strip() for line in printed.stdout.splitlines()))
-        if match
-    }
 
 
 class ForgedPackage(BaseHTTPRequestHandler):
