@@ -81,9 +81,12 @@ demo: box
 # the recipe, so an unchanged recipe costs seconds
 # BOX_FLAVOUR=conformance builds the box whose box side behaves as the
 # published boxes' (boxes/debian/README.md)
+# ARCH=arm64 (or aarch64) builds the box for that architecture through
+# qemu-user, beside the x86_64 one in the catalog
 BOX_FLAVOUR ?= agent
+ARCH ?=
 box: deps $(TOX)
-	$(VENV)/bin/python boxes/debian/build-box --flavour $(BOX_FLAVOUR)
+	$(VENV)/bin/python boxes/debian/build-box --flavour $(BOX_FLAVOUR) $(if $(ARCH),--arch $(ARCH))
 
 doc: $(TOX)
 	$(TOX) -e doc

@@ -44,7 +44,7 @@ def podman_environment() -> Dict[str, str]:
 
 
 def container_box(
-    environment: Dict[str, str], flavour: str = ''
+    environment: Dict[str, str], flavour: str = '', arch: str = ''
 ) -> ContainerEnvironment:
     """
     The Debian box with its container image imported into the tests'
@@ -57,11 +57,13 @@ def container_box(
     :param str flavour: the box flavour, '' for our agent's box,
         'conformance' for the published-manner one (catalog entry
         debian-conformance, in the same catalog)
+    :param str arch: the box's architecture, '' for the default
+        (x86_64); another goes into the same catalog entry
     """
     catalog = os.path.join(STORE, 'catalog.yml')
-    flavour_options = ['--flavour', flavour] if flavour else []
+    options = (['--flavour', flavour] if flavour else []) + (['--arch', arch] if arch else [])
     subprocess.run(
-        builder_argv(*flavour_options, '--catalog', catalog),
+        builder_argv(*options, '--catalog', catalog),
         check=True, stdin=subprocess.DEVNULL, env=environment
     )
     return ContainerEnvironment(environment, catalog)

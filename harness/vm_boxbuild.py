@@ -33,7 +33,7 @@ class VmEnvironment:
         return environment
 
 
-def vm_box(flavour: str = AGENT_FLAVOUR, **run: Any) -> VmEnvironment:
+def vm_box(flavour: str = AGENT_FLAVOUR, arch: str = '', **run: Any) -> VmEnvironment:
     """
     The Debian box in a catalog of the VM tests' own, built or reused
     (seconds when its recipe is unchanged)
@@ -42,6 +42,9 @@ def vm_box(flavour: str = AGENT_FLAVOUR, **run: Any) -> VmEnvironment:
         or CONFORMANCE_FLAVOUR, the box 'debian-conformance' that
         behaves as the published boxes do; each in a catalog of its own,
         so that tests of both never write one catalog at once
+    :param str arch: the box's architecture, '' for the recipe's
+        default (x86_64); a box of another architecture is merged into
+        the same catalog entry, beside the default one
     :param dict run: more arguments of subprocess.run for the builder,
         such as stdout
     """
@@ -50,7 +53,10 @@ def vm_box(flavour: str = AGENT_FLAVOUR, **run: Any) -> VmEnvironment:
         STORE, 'catalog.yml' if flavour == AGENT_FLAVOUR else f'catalog-{flavour}.yml'
     )
     subprocess.run(
-        builder_argv('--flavour', flavour, '--no-container', '--catalog', catalog),
+        builder_argv(
+            '--flavour', flavour, '--no-container', '--catalog', catalog,
+            *(['--arch', arch] if arch else [])
+        ),
         check=True, stdin=subprocess.DEVNULL, **run
     )
     return VmEnvironment(catalog=catalog, cache=os.path.join(STORE, 'cache'))

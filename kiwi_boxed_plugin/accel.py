@@ -119,7 +119,9 @@ def choose_accelerator(box_arch: str, host_arch: str, allow_kvm: bool) -> Accele
     if not allow_kvm:
         return software('--no-accel given')
     if box_arch != host_arch:
-        return software(f'a {box_arch} box on a {host_arch} host')
+        return software(
+            f'the box is {box_arch}, the host {host_arch}: KVM runs only the host\'s architecture'
+        )
     limit_ms = Defaults.get_kvm_probe_limit_ms()
     try:
         descriptor = os.open(KVM_DEVICE, os.O_RDWR | os.O_CLOEXEC)

@@ -41,6 +41,7 @@ from kiwi_boxed_plugin.agent.kiwi_box_protocol import (
     BoxJob,
     encode_job,
 )
+from kiwi_boxed_plugin.binfmt import emulation_problem
 from kiwi_boxed_plugin.box_network import ISOLATED, network_mode, podman_network
 from kiwi_boxed_plugin.catalog import Box, BoxArch, BoxCatalog
 from kiwi_boxed_plugin import staging
@@ -204,14 +205,24 @@ def ignored_vm_options(request: BoxbuildRequest) -> List[str]:
 
 def check_container_arch(arch: str, host: str) -> None:
     """
-    :raises KiwiBoxContainerError: for a box of a foreign arch, which
-        a container cannot run without an emulator set up for it
+    A box of the host's arch runs natively; one of another arch only
+    through qemu-user, which binfmt_misc must offer for it
+
+    :raises KiwiBoxContainerError: naming what the host lacks
     """
-    if arch != host:
+    if arch == host:
+        return
+    problem = emulation_problem(arch)
+    if problem:
         raise KiwiBoxContainerError(
-            f'a box container runs natively: a {arch} box needs a {arch} host, this is '
-            f'{host}; leave out --container to run the {arch} box as a VM'
+            f'the box is {arch}, the host {host}: its container runs through qemu-user, but '
+            f'{problem}: install qemu-user-static (with binfmt_misc mounted), or leave out '
+            f'--container to run the {arch} box as a VM'
         )
+    log.info(
+        f'the {arch} box container runs through qemu-user (binfmt_misc): every program in '
+        'it is emulated'
+    )
 
 
 def container_cmdline(

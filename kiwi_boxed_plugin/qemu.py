@@ -38,7 +38,12 @@ class QemuArch:
 
 QEMU_ARCHES: Dict[str, QemuArch] = {
     'x86_64': QemuArch('qemu-system-x86_64', 'qemu-system-x86', 'q35', 'max', 'pci', 2047),
-    'aarch64': QemuArch('qemu-system-aarch64', 'qemu-system-arm', 'virt', 'max', 'pci', 2047),
+    # pointer authentication with the architecture's QARMA cipher costs
+    # TCG much time on every call and return: qemu's own cheaper
+    # algorithm boots the box about a quarter faster
+    'aarch64': QemuArch(
+        'qemu-system-aarch64', 'qemu-system-arm', 'virt', 'max,pauth-impdef=on', 'pci', 2047
+    ),
     's390x': QemuArch(
         'qemu-system-s390x', 'qemu-system-misc', 's390-ccw-virtio', 'max', 'ccw', 4095
     ),

@@ -8,6 +8,7 @@ import os
 import tempfile
 
 from box_builder.box_files import write_box_files
+from box_builder.emulation import user_emulation
 from box_builder.files import write_file
 from box_builder.mounts import remove_tree
 from box_builder.publish import HASH_STAMP, publish, remove_leftovers, verify_box
@@ -27,11 +28,14 @@ def build_box(recipe: Recipe, mirror: str, work: str, deb_cache: str, box_dir: s
     :param str box_dir: where the box files go
     """
     rootfs = os.path.join(work, 'rootfs')
-    RootTreeBuilder(recipe, mirror, rootfs, deb_cache).build()
+    with user_emulation(recipe.arch):
+        RootTreeBuilder(recipe, mirror, rootfs, deb_cache).build()
     write_box_files(recipe, rootfs, work, box_dir)
 
 
-def ensure_box(output: str, mirror: str, force: bool, flavour: str = AGENT) -> Recipe:
+def ensure_box(
+    output: str, mirror: str, force: bool, flavour: str = AGENT, arch: str = ''
+) -> Recipe:
     """
     Build the box unless the output holds it for this recipe already
 
@@ -39,9 +43,10 @@ def ensure_box(output: str, mirror: str, force: bool, flavour: str = AGENT) -> R
     :param str mirror: Debian mirror URL
     :param bool force: build even if the box is up to date
     :param str flavour: the box's flavour, see recipe.FLAVOURS
+    :param str arch: the box's architecture, '' for the recipe's default
     """
-    recipe = load_recipe(flavour=flavour)
-    digest = recipe_hash(mirror, flavour)
+    recipe = load_recipe(flavour=flavour, arch=arch)
+    digest = recipe_hash(mirror, flavour, arch)
     if not force and verify_box(output, recipe, digest):
         log.info('box %s is up to date (recipe %s)', output, digest[:12])
         return recipe

@@ -41,10 +41,28 @@ def catalog_entry(recipe: Recipe, source: str) -> Dict[str, Any]:
     }
 
 
+def merged_box(box: Dict[str, Any], entry: Dict[str, Any]) -> Dict[str, Any]:
+    """
+    A box of the catalog with the entry's architecture put in: the
+    entry's settings, the box's other architectures kept in their place
+    """
+    arch = entry['arch'][0]
+    known = list(box.get('arch') or [])
+
+    def is_replaced(other: Any) -> bool:
+        return isinstance(other, dict) and other.get('name') == arch['name']
+
+    arches = [arch if is_replaced(other) else other for other in known]
+    if not any(is_replaced(other) for other in known):
+        arches.append(arch)
+    return dict(entry, arch=arches)
+
+
 def merge_catalog(data: Optional[Dict[str, Any]], entry: Dict[str, Any]) -> Dict[str, Any]:
     """
-    Put a box entry into a catalog, replacing only a box of the same
-    name and keeping everything else as it is
+    Put a box entry of one architecture into a catalog: into the box of
+    the same name beside its other architectures, or as a new box;
+    everything else stays as it is
 
     :param dict data: the catalog as read, None if there is none
     :raises BoxBuildError: if the catalog is not a 'box:' list
@@ -53,13 +71,12 @@ def merge_catalog(data: Optional[Dict[str, Any]], entry: Dict[str, Any]) -> Dict
     boxes = merged.get('box', [])
     if not isinstance(boxes, list):
         raise BoxBuildError("the box catalog has no 'box:' list: fix it or pass --no-catalog")
-    replaced = [
-        entry if isinstance(box, dict) and box.get('name') == entry['name'] else box
-        for box in boxes
-    ]
-    if entry not in replaced:
-        replaced.append(entry)
-    merged['box'] = replaced
+    names = [box.get('name') if isinstance(box, dict) else None for box in boxes]
+    if entry['name'] in names:
+        place = names.index(entry['name'])
+        merged['box'] = boxes[:place] + [merged_box(boxes[place], entry)] + boxes[place + 1:]
+    else:
+        merged['box'] = boxes + [entry]
     return merged
 
 

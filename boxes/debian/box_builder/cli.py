@@ -15,7 +15,7 @@ from box_builder.catalog_merge import install_catalog_entry, user_catalog
 from box_builder.container_image import import_container
 from box_builder.errors import BoxBuildError
 from box_builder.publish import build_lock, read_recipe_hash
-from box_builder.recipe import AGENT, CONFORMANCE, FLAVOURS, load_recipe
+from box_builder.recipe import AGENT, CONFORMANCE, FLAVOURS, Recipe, load_recipe
 
 DEFAULT_OUTPUT = '/var/cache/kiwi-plugins/debian-box'
 # where each flavour's box goes unless --output says otherwise
@@ -25,6 +25,16 @@ DEFAULT_OUTPUTS = {
 }
 
 log = logging.getLogger('build-box')
+
+
+def default_output(recipe: Recipe) -> str:
+    """
+    Where a box goes unless --output says otherwise: the flavour's
+    directory, with the architecture appended for another than the
+    recipe's default
+    """
+    output = DEFAULT_OUTPUTS[recipe.flavour]
+    return f'{output}-{recipe.arch}' if recipe.other_arch else output
 
 
 def parse_options(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -51,6 +61,11 @@ def parse_options(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument(
         '--no-container', action='store_true', help='do not import the container image'
     )
+    parser.add_argument(
+        '--arch', default='',
+        help='the box\'s architecture, kiwi\'s name or Debian\'s (aarch64 or arm64; default: '
+        'the recipe\'s, x86_64); another than the host\'s is built through qemu-user'
+    )
     parser.add_argument('--mirror', default='', help='Debian mirror (default: the host\'s)')
     parser.add_argument('--force', action='store_true', help='rebuild even if up to date')
     return parser.parse_args(argv)
@@ -71,14 +86,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if os.geteuid() != 0:
             raise BoxBuildError('building the box needs root (debootstrap, chroot)')
-        recipe = load_recipe(flavour=options.flavour)
-        output = os.path.abspath(options.output or DEFAULT_OUTPUTS[options.flavour])
+        recipe = load_recipe(flavour=options.flavour, arch=options.arch)
+        output = os.path.abspath(options.output or default_output(recipe))
         # a terminated build must leave through its cleanup (mounts)
         signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
         with build_lock(output):
             ensure_box(
                 output, options.mirror.rstrip('/') or host_mirror(recipe), options.force,
-                options.flavour
+                options.flavour, recipe.arch
             )
         if not options.no_container:
             import_container(output, recipe, read_recipe_hash(output))

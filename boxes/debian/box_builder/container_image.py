@@ -41,7 +41,7 @@ def import_container(output: str, recipe: Recipe, recipe_hash: str) -> None:
         log.info('container image %s is up to date', reference)
         return
     log.info('importing the container image %s', reference)
-    run(['podman', 'import'] + image_changes(recipe, recipe_hash) + [
+    run(['podman', 'import', '--arch', recipe.debian_arch] + image_changes(recipe, recipe_hash) + [
         os.path.join(output, recipe.rootfs_tarball), reference
     ])
 

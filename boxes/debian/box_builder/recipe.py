@@ -70,7 +70,27 @@ class Recipe:
 
     @property
     def arch(self) -> str:
+        """
+        The box's architecture by kiwi's name (x86_64, aarch64)
+        """
         return self.data['box']['arch']
+
+    @property
+    def other_arch(self) -> bool:
+        """
+        Whether the box is of another architecture than the recipe's
+        default, whose box files, output and container image are
+        named apart
+        """
+        return self.arch != self.data['box']['default_arch']
+
+    @property
+    def debian_arch(self) -> str:
+        return self.data['box']['debian_arch']
+
+    @property
+    def kernel_package(self) -> str:
+        return self.data['box']['kernel']
 
     def file_name(self, kind: str) -> str:
         """
@@ -141,10 +161,43 @@ def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Dict[str, A
     return result
 
 
-def load_recipe(path: str = RECIPE, flavour: str = AGENT) -> Recipe:
+def arch_name(data: Mapping[str, Any], arch: str) -> str:
+    """
+    The kiwi name of an architecture of the recipe
+
+    :param str arch: kiwi's name (aarch64) or Debian's (arm64)
+    :raises BoxBuildError: for an architecture without a table
+    """
+    tables = data['arch']
+    for name, table in tables.items():
+        if arch in (name, table['debian_arch']):
+            return name
+    choices = ', '.join(f"{name} ({table['debian_arch']})" for name, table in tables.items())
+    raise BoxBuildError(f"the box recipe has no architecture '{arch}': choose one of {choices}")
+
+
+def for_arch(data: Dict[str, Any], arch: str) -> Dict[str, Any]:
+    """
+    The recipe of one architecture: its table in [box]; a container
+    image tagged with the architecture unless it is the default one,
+    whose image keeps its published name
+    """
+    default = data['box']['arch']
+    name = arch_name(data, arch or default)
+    result = merged(data, {'box': dict(data['arch'][name], arch=name, default_arch=default)})
+    if name != default:
+        repository = result['catalog']['container'].rsplit(':', 1)[0]
+        result['catalog'] = dict(result['catalog'], container=f'{repository}:{name}')
+    return result
+
+
+def load_recipe(path: str = RECIPE, flavour: str = AGENT, arch: str = '') -> Recipe:
     """
     :param str flavour: one of FLAVOURS
-    :raises BoxBuildError: for a flavour the builder does not know
+    :param str arch: the box's architecture (kiwi's or Debian's name),
+        '' for the recipe's default
+    :raises BoxBuildError: for a flavour or architecture the builder
+        does not know
     """
     if flavour not in FLAVOURS:
         raise BoxBuildError(
@@ -155,7 +208,7 @@ def load_recipe(path: str = RECIPE, flavour: str = AGENT) -> Recipe:
     if flavour != AGENT:
         with open(os.path.join(flavour_dir(flavour), 'recipe.toml'), 'rb') as handle:
             data = merged(data, tomllib.load(handle))
-    return Recipe(data, flavour)
+    return Recipe(for_arch(data, arch), flavour)
 
 
 def hash_inputs(files: Sequence[Tuple[str, bytes]], host: Mapping[str, str]) -> str:
@@ -207,9 +260,13 @@ def recipe_files(flavour: str = AGENT) -> List[Tuple[str, bytes]]:
     return files
 
 
-def recipe_hash(mirror: str, flavour: str = AGENT) -> str:
+def recipe_hash(mirror: str, flavour: str = AGENT, arch: str = '') -> str:
     """
-    The hash of the box this host builds from this recipe, flavour and
-    mirror
+    The hash of the box this host builds from this recipe, flavour,
+    architecture and mirror
     """
-    return hash_inputs(recipe_files(flavour), carried_settings(mirror, os.environ))
+    recipe = load_recipe(flavour=flavour, arch=arch)
+    return hash_inputs(
+        recipe_files(flavour) + [('arch', recipe.arch.encode())],
+        carried_settings(mirror, os.environ)
+    )

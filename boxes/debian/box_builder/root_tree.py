@@ -102,7 +102,7 @@ class RootTreeBuilder:
         box = self.recipe.data['box']
         log.info('debootstrap %s from %s', box['suite'], without_credentials(self.mirror))
         run([
-            'debootstrap', '--variant=minbase', f"--arch={box['debian_arch']}",
+            'debootstrap', '--variant=minbase', f'--arch={self.recipe.debian_arch}',
             f"--components={','.join(box['components'])}",
             f'--cache-dir={self.deb_cache}',
             box['suite'], self.rootfs, self.mirror
@@ -135,7 +135,7 @@ class RootTreeBuilder:
         # 'most' would put every storage driver in; 'dep' cannot see
         # the box's hardware from a chroot
         write_file(self.path('etc/initramfs-tools/conf.d/kiwi-box.conf'), 'MODULES=list\n')
-        packages = self.recipe.data['packages']['install']
+        packages = self.recipe.data['packages']['install'] + [self.recipe.kernel_package]
         log.info('installing %d packages and their dependencies', len(packages))
         self.chroot('apt-get', 'update', '-q')
         # the package cache of earlier builds is bind mounted: a rebuild

@@ -7,6 +7,7 @@ import pytest
 
 from box_builder import build
 from box_builder.build import build_box, ensure_box
+from box_builder.recipe import load_recipe
 
 
 @pytest.fixture
@@ -54,10 +55,23 @@ def test_a_failed_build_leaves_nothing(parts, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_build_box_makes_the_root_tree_then_the_files(mocker):
+def test_build_box_makes_the_root_tree_under_emulation_then_the_files(mocker):
     tree = mocker.patch.object(build, 'RootTreeBuilder')
     files = mocker.patch.object(build, 'write_box_files')
-    build_box('recipe', 'http://m', '/work', '/debs', '/box')
-    tree.assert_called_once_with('recipe', 'http://m', '/work/rootfs', '/debs')
+    emulation = mocker.patch.object(build, 'user_emulation')
+    recipe = load_recipe(arch='arm64')
+    build_box(recipe, 'http://m', '/work', '/debs', '/box')
+    emulation.assert_called_once_with('aarch64')
+    tree.assert_called_once_with(recipe, 'http://m', '/work/rootfs', '/debs')
     tree.return_value.build.assert_called_once_with()
-    files.assert_called_once_with('recipe', '/work/rootfs', '/work', '/box')
+    files.assert_called_once_with(recipe, '/work/rootfs', '/work', '/box')
+
+
+def test_a_box_of_another_arch_has_its_recipe_and_hash(parts, tmp_path):
+    parts['verify_box'].return_value = False
+    output = str(tmp_path / 'debian-box-aarch64')
+    recipe = ensure_box(output, 'http://m', False, 'agent', 'arm64')
+    assert (recipe.arch, recipe.debian_arch) == ('aarch64', 'arm64')
+    build.recipe_hash.assert_called_once_with('http://m', 'agent', 'arm64')
+    assert parts['verify_box'].call_args.args[:2] == (output, recipe)
+    assert parts['build_box'].call_args.args[0] == recipe

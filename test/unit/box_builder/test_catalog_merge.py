@@ -132,3 +132,68 @@ class TestConformanceCatalog:
         assert sorted(boxes) == ['debian', 'debian-conformance']
         assert boxes['debian'].arch('x86_64').runs_agent
         assert not boxes['debian-conformance'].arch('x86_64').runs_agent
+
+
+class TestArchitectures:
+    @pytest.fixture
+    def aarch64(self):
+        return load_recipe(arch='aarch64')
+
+    def test_an_aarch64_entry_goes_beside_the_x86_64_one(self, recipe, aarch64):
+        x86_64 = catalog_entry(recipe, 'file:///boxes/debian-box')
+        other = {'name': 'mine', 'arch': [{'name': 'x86_64', 'container': 'localhost/mine:1'}]}
+        entry = catalog_entry(aarch64, 'file:///boxes/debian-box-aarch64')
+        merged = merge_catalog({'box': [x86_64, other], 'note': 1}, entry)
+        assert merged['note'] == 1
+        debian, mine = merged['box']
+        assert mine == other
+        assert [arch['name'] for arch in debian['arch']] == ['x86_64', 'aarch64']
+        assert debian['arch'][0] == x86_64['arch'][0]
+        assert debian['arch'][1] == entry['arch'][0]
+        assert debian['arch'][1]['container'] == 'localhost/kiwi-boxes/debian:aarch64'
+
+    def test_merging_an_arch_again_replaces_it_in_its_place(self, recipe, aarch64):
+        old_x86_64 = dict(
+            catalog_entry(recipe, 'file:///old')['arch'][0], cmdline=['root=/dev/sda']
+        )
+        old_aarch64 = catalog_entry(aarch64, 'file:///boxes/debian-box-aarch64')['arch'][0]
+        # an arch of the user's that the builder does not make
+        ppc = {'name': 'ppc64le', 'container': 'localhost/mine:ppc'}
+        box = dict(catalog_entry(recipe, 'file:///old'), arch=[ppc, old_x86_64, old_aarch64])
+        other = {'name': 'mine', 'arch': [{'name': 'x86_64', 'container': 'localhost/mine:1'}]}
+        entry = catalog_entry(recipe, 'file:///new')
+        merged = merge_catalog({'box': [other, box]}, entry)
+        assert merged['box'][0] == other
+        debian = merged['box'][1]
+        assert debian['arch'] == [ppc, entry['arch'][0], old_aarch64]
+        assert debian['arch'][1]['source'] == 'file:///new'
+        # the input stays as it was
+        assert box['arch'] == [ppc, old_x86_64, old_aarch64]
+
+    def test_an_arch_of_a_box_of_another_name_is_no_match(self, recipe, aarch64):
+        conformance = catalog_entry(
+            load_recipe(flavour='conformance'), 'file:///boxes/debian-conformance-box'
+        )
+        entry = catalog_entry(aarch64, 'file:///boxes/debian-box-aarch64')
+        merged = merge_catalog({'box': [conformance]}, entry)
+        assert merged == {'box': [conformance, entry]}
+
+    def test_both_arches_installed_read_back_by_the_plugin(self, recipe, aarch64, tmp_path):
+        path = tmp_path / 'catalog.yml'
+        install_catalog_entry(str(path), recipe, '/boxes/debian-box')
+        install_catalog_entry(str(path), aarch64, '/boxes/debian-box-aarch64')
+        # the x86_64 box rebuilt: still one box, its arch in its place
+        install_catalog_entry(str(path), recipe, '/boxes/debian-box-new')
+        box, = load_catalog_file(str(path))
+        assert box.name == 'debian'
+        assert box.arch_names == ['x86_64', 'aarch64']
+        x86_64, arm = box.arch('x86_64'), box.arch('aarch64')
+        assert x86_64.source == 'file:///boxes/debian-box-new'
+        assert x86_64.system_disk == 'Debian-Box.x86_64-System.qcow2'
+        assert x86_64.container == 'localhost/kiwi-boxes/debian:latest'
+        assert arm.source == 'file:///boxes/debian-box-aarch64'
+        assert arm.system_disk == 'Debian-Box.aarch64-System.qcow2'
+        assert arm.kernel_tarball == 'Debian-Box.aarch64-Kernel.tar.xz'
+        assert arm.packages_file == 'Debian-Box.aarch64-System.packages'
+        assert arm.container == 'localhost/kiwi-boxes/debian:aarch64'
+        assert arm.runs_agent

@@ -31,7 +31,7 @@ def test_imports_the_root_tarball_labelled_and_without_a_command(podman_inspect,
         '{{ index .Labels "org.kiwi-plugins.box-recipe" }}', REFERENCE
     ]
     run.assert_called_once_with([
-        'podman', 'import', '--change', f'LABEL {CONTAINER_LABEL}=abc',
+        'podman', 'import', '--arch', 'amd64', '--change', f'LABEL {CONTAINER_LABEL}=abc',
         '/boxes/debian-box/Debian-Box.x86_64-rootfs.tar', REFERENCE
     ])
 
@@ -55,8 +55,20 @@ def test_the_conformance_image_has_systemd_as_entry_point(podman_inspect, mocker
     run = mocker.patch.object(container_image, 'run')
     import_container('/boxes/debian-conformance-box', load_recipe(flavour='conformance'), 'abc')
     run.assert_called_once_with([
-        'podman', 'import', '--change', f'LABEL {CONTAINER_LABEL}=abc',
+        'podman', 'import', '--arch', 'amd64', '--change', f'LABEL {CONTAINER_LABEL}=abc',
         '--change', 'ENTRYPOINT ["/sbin/init"]',
         '/boxes/debian-conformance-box/Debian-Conformance-Box.x86_64-rootfs.tar',
         'localhost/kiwi-boxes/debian-conformance:latest'
+    ])
+
+
+def test_an_aarch64_image_is_of_its_arch_and_tagged_with_it(podman_inspect, mocker):
+    inspect = podman_inspect(125)
+    run = mocker.patch.object(container_image, 'run')
+    import_container('/boxes/debian-box-aarch64', load_recipe(arch='arm64'), 'abc')
+    assert inspect.call_args.args[0][-1] == 'localhost/kiwi-boxes/debian:aarch64'
+    run.assert_called_once_with([
+        'podman', 'import', '--arch', 'arm64', '--change', f'LABEL {CONTAINER_LABEL}=abc',
+        '/boxes/debian-box-aarch64/Debian-Box.aarch64-rootfs.tar',
+        'localhost/kiwi-boxes/debian:aarch64'
     ])

@@ -183,3 +183,79 @@ class TestFlavourHashes:
         monkeypatch.setattr(recipe_module, 'FLAVOURS_DIR', str(flavours))
         assert recipe_hash('m', AGENT) == before
         assert recipe_hash('m', CONFORMANCE) != conformance_before
+
+
+class TestArchitectures:
+    @pytest.mark.parametrize('arch', ['aarch64', 'arm64'])
+    def test_aarch64_by_kiwis_or_debians_name(self, arch):
+        recipe = load_recipe(arch=arch)
+        assert recipe.arch == 'aarch64'
+        assert recipe.debian_arch == 'arm64'
+        assert recipe.kernel_package == 'linux-image-arm64'
+        assert recipe.other_arch
+        assert recipe.data['catalog']['container'] == 'localhost/kiwi-boxes/debian:aarch64'
+        assert recipe.published == [
+            'Debian-Box.aarch64-Kernel.tar.xz', 'Debian-Box.aarch64-System.qcow2'
+        ]
+        assert recipe.packages_file == 'Debian-Box.aarch64-System.packages'
+        assert recipe.rootfs_tarball == 'Debian-Box.aarch64-rootfs.tar'
+
+    @pytest.mark.parametrize('arch', ['', 'x86_64', 'amd64'])
+    def test_the_default_is_x86_64_under_its_published_names(self, arch):
+        recipe = load_recipe(arch=arch)
+        assert recipe.arch == 'x86_64'
+        assert recipe.debian_arch == 'amd64'
+        assert recipe.kernel_package == 'linux-image-amd64'
+        assert not recipe.other_arch
+        assert recipe.data['catalog']['container'] == 'localhost/kiwi-boxes/debian:latest'
+        assert recipe.rootfs_tarball == 'Debian-Box.x86_64-rootfs.tar'
+
+    def test_the_kernel_comes_from_the_arch_table_only(self):
+        for arch in ('x86_64', 'aarch64'):
+            install = load_recipe(arch=arch).data['packages']['install']
+            assert not [name for name in install if name.startswith('linux-image-')]
+
+    def test_an_unknown_arch_names_the_choices(self):
+        with pytest.raises(BoxBuildError) as issue:
+            load_recipe(arch='sparc')
+        message = str(issue.value)
+        assert "no architecture 'sparc'" in message
+        for choice in ('x86_64', 'amd64', 'aarch64', 'arm64'):
+            assert choice in message
+        assert '\n' not in message
+
+    def test_the_conformance_box_for_aarch64(self):
+        recipe = load_recipe(flavour=CONFORMANCE, arch='aarch64')
+        assert recipe.flavour == CONFORMANCE
+        assert not recipe.runs_agent
+        assert recipe.arch == 'aarch64'
+        assert recipe.debian_arch == 'arm64'
+        assert recipe.kernel_package == 'linux-image-arm64'
+        assert recipe.other_arch
+        assert recipe.data['catalog']['name'] == 'debian-conformance'
+        assert recipe.data['catalog']['container'] == \
+            'localhost/kiwi-boxes/debian-conformance:aarch64'
+        assert recipe.published == [
+            'Debian-Conformance-Box.aarch64-Kernel.tar.xz',
+            'Debian-Conformance-Box.aarch64-System.qcow2',
+        ]
+        assert 'Debian-Conformance-Box.aarch64-root_id_rsa.pub' in recipe.unpublished
+
+
+class TestArchHashes:
+    @pytest.fixture(autouse=True)
+    def host(self, mocker):
+        mocker.patch.object(recipe_module, 'carried_settings', return_value={'mirror': 'm'})
+        mocker.patch.object(recipe_module, 'host_ca_certificates', return_value=[])
+
+    @pytest.mark.parametrize('flavour', [AGENT, CONFORMANCE])
+    def test_each_arch_has_its_own_hash(self, flavour):
+        assert recipe_hash('m', flavour, 'aarch64') != recipe_hash('m', flavour, 'x86_64')
+
+    def test_either_name_of_an_arch_and_the_default_hash_alike(self):
+        assert recipe_hash('m', AGENT, 'arm64') == recipe_hash('m', AGENT, 'aarch64')
+        assert recipe_hash('m') == recipe_hash('m', AGENT, 'x86_64')
+
+    def test_an_unknown_arch_has_no_hash(self):
+        with pytest.raises(BoxBuildError, match="no architecture 'sparc'"):
+            recipe_hash('m', AGENT, 'sparc')

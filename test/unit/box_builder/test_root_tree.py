@@ -187,3 +187,40 @@ class TestBuild:
         assert environment['https_proxy'] == 'http://p:3128'
         assert environment['DEBIAN_FRONTEND'] == 'noninteractive'
         assert 'SECRET' not in environment
+
+
+class TestArchitectures:
+    @pytest.fixture
+    def arm_builder(self, tmp_path):
+        rootfs = tmp_path / 'rootfs'
+        rootfs.mkdir()
+        return RootTreeBuilder(
+            load_recipe(arch='aarch64'), 'http://m.example/debian', str(rootfs),
+            str(tmp_path / 'debs')
+        )
+
+    def test_debootstrap_of_the_debian_arch(self, arm_builder, mocker):
+        run = mocker.patch.object(root_tree, 'run')
+        arm_builder.bootstrap()
+        argv, = run.call_args.args
+        assert argv[0] == 'debootstrap'
+        assert [word for word in argv if word.startswith('--arch=')] == ['--arch=arm64']
+
+    @pytest.mark.parametrize('arch, kernel', [
+        ('x86_64', 'linux-image-amd64'), ('aarch64', 'linux-image-arm64'),
+    ])
+    def test_the_arch_kernel_is_installed_last(self, tmp_path, mocker, arch, kernel):
+        rootfs = tmp_path / 'rootfs'
+        rootfs.mkdir()
+        builder = RootTreeBuilder(
+            load_recipe(arch=arch), 'http://m', str(rootfs), str(tmp_path / 'debs')
+        )
+        chroot = mocker.patch.object(builder, 'chroot')
+        mocker.patch.object(root_tree, 'bind_mount')
+        builder.install_packages()
+        install = chroot.call_args_list[-1].args
+        assert install[:2] == ('apt-get', 'install')
+        assert install[-1] == kernel
+        assert not [name for name in install[:-1] if name.startswith('linux-image-')]
+        # the initrd configuration is in place before
+        assert (rootfs / 'etc/initramfs-tools/conf.d/kiwi-box.conf').exists()
