@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from types import FrameType
 from typing import Optional, Sequence
 
 from box_builder.apt_sources import host_mirror
@@ -35,6 +36,15 @@ def default_output(recipe: Recipe) -> str:
     """
     output = DEFAULT_OUTPUTS[recipe.flavour]
     return f'{output}-{recipe.arch}' if recipe.other_arch else output
+
+
+def leave_through_cleanup(number: int, frame: Optional[FrameType]) -> None:
+    """
+    End the build on a signal through its cleanup, which a second
+    signal (a CI runner's kill after its own) must not cut short
+    """
+    signal.signal(number, signal.SIG_IGN)
+    sys.exit(128 + number)
 
 
 def parse_options(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -88,8 +98,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise BoxBuildError('building the box needs root (debootstrap, chroot)')
         recipe = load_recipe(flavour=options.flavour, arch=options.arch)
         output = os.path.abspath(options.output or default_output(recipe))
-        # a terminated build must leave through its cleanup (mounts)
-        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+        # a terminated build must leave through its cleanup (mounts,
+        # binfmt handler)
+        signal.signal(signal.SIGTERM, leave_through_cleanup)
         with build_lock(output):
             ensure_box(
                 output, options.mirror.rstrip('/') or host_mirror(recipe), options.force,

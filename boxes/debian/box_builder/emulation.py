@@ -10,6 +10,7 @@ that has no qemu of its own.
 import logging
 import os
 import platform
+import re
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -25,6 +26,8 @@ log = logging.getLogger('build-box')
 # the handlers of Debian's qemu-user-static, in systemd's binfmt.d
 # format: :name:type:offset:magic:mask:interpreter:flags
 QEMU_RULES_DIR = '/usr/lib/binfmt.d'
+# the name of a handler of ours: kiwi-box-<arch>-<pid of the build>
+OUR_HANDLER = re.compile(r'kiwi-box-(?P<arch>[\w]+)-(?P<pid>\d+)')
 
 
 def usable_in_chroot(handler: Optional[Handler]) -> bool:
@@ -66,6 +69,34 @@ def binfmt_mounted(directory: str = BINFMT_DIR) -> Iterator[None]:
         unmount(directory)
 
 
+def remove_handler(name: str, directory: str = BINFMT_DIR) -> None:
+    # writing -1 to a handler's file removes it
+    with open(os.path.join(directory, name), 'w') as handler:
+        handler.write('-1')
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def sweep_stale_handlers(directory: str = BINFMT_DIR) -> None:
+    """
+    Remove the handlers of builds that were killed before they could
+    remove theirs (SIGKILL): named OUR_HANDLER, their process gone
+    """
+    for name in os.listdir(directory):
+        match = OUR_HANDLER.fullmatch(name)
+        if match and not process_alive(int(match.group('pid'))):
+            log.info('removing the binfmt handler %s of a killed build', name)
+            remove_handler(name, directory)
+
+
 @contextmanager
 def registered_handler(rule: str, name: str, directory: str = BINFMT_DIR) -> Iterator[None]:
     """
@@ -76,9 +107,7 @@ def registered_handler(rule: str, name: str, directory: str = BINFMT_DIR) -> Ite
     try:
         yield
     finally:
-        # writing -1 to a handler's file removes it
-        with open(os.path.join(directory, name), 'w') as handler:
-            handler.write('-1')
+        remove_handler(name, directory)
 
 
 @contextmanager
@@ -106,6 +135,7 @@ def user_emulation(
             f'install qemu-user-static (no {rule_file})'
         )
     with binfmt_mounted(directory):
+        sweep_stale_handlers(directory)
         host_handler = os.path.join(directory, f'qemu-{arch}')
         if os.path.exists(host_handler) and usable_in_chroot(
             parse_handler(f'qemu-{arch}', read_file(host_handler).decode())

@@ -1,6 +1,8 @@
 """
 box_builder.cli: the command line of build-box
 """
+import signal
+
 import pytest
 
 from box_builder import cli
@@ -143,3 +145,12 @@ def test_an_unknown_arch_is_one_line_and_exit_code_1(steps, caplog):
     message, = caplog.messages
     assert "no architecture 'sparc': choose one of" in message
     steps['ensure_box'].assert_not_called()
+
+
+def test_a_signal_ends_the_build_through_its_cleanup_once(mocker):
+    handler = mocker.patch.object(cli.signal, 'signal')
+    with pytest.raises(SystemExit) as ended:
+        cli.leave_through_cleanup(signal.SIGTERM, None)
+    assert ended.value.code == 128 + signal.SIGTERM
+    # a second SIGTERM cannot cut the cleanup short
+    handler.assert_called_once_with(signal.SIGTERM, signal.SIG_IGN)

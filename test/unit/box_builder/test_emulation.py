@@ -3,6 +3,7 @@ box_builder.emulation: another architecture's programs in the chroot,
 through qemu-user and binfmt_misc
 """
 import os
+import subprocess
 
 import pytest
 
@@ -10,7 +11,7 @@ from kiwi_boxed_plugin.binfmt import parse_handler
 
 from box_builder import emulation
 from box_builder.emulation import (
-    binfmt_mounted, renamed_rule, usable_in_chroot, user_emulation,
+    binfmt_mounted, renamed_rule, sweep_stale_handlers, usable_in_chroot, user_emulation,
 )
 from box_builder.errors import BoxBuildError
 
@@ -199,3 +200,30 @@ class TestUserEmulation:
         assert tools['run'].call_args.args[0][:2] == ['mount', '-t']
         assert (directory / OUR_HANDLER).read_text() == '-1'
         tools['unmount'].assert_called_once_with(str(directory))
+
+
+def gone_pid() -> int:
+    """
+    The pid of a process that has ended
+    """
+    process = subprocess.Popen(['true'])
+    process.wait()
+    return process.pid
+
+
+class TestSweepStaleHandlers:
+    def test_handlers_of_killed_builds_are_removed(self, binfmt):
+        stale = f'kiwi-box-aarch64-{gone_pid()}'
+        alive = f'kiwi-box-aarch64-{os.getpid()}'
+        for name in (stale, alive, 'qemu-aarch64', 'kiwi-box-aarch64-x'):
+            (binfmt / name).write_text(HANDLER)
+        sweep_stale_handlers(str(binfmt))
+        assert (binfmt / stale).read_text() == '-1'
+        for name in (alive, 'qemu-aarch64', 'kiwi-box-aarch64-x'):
+            assert (binfmt / name).read_text() == HANDLER
+
+    def test_user_emulation_sweeps_first(self, tools, binfmt, rules):
+        stale = f'kiwi-box-aarch64-{gone_pid()}'
+        (binfmt / stale).write_text(HANDLER)
+        with user_emulation('aarch64', 'x86_64', str(rules), str(binfmt)):
+            assert (binfmt / stale).read_text() == '-1'
