@@ -24,9 +24,12 @@ class QemuArch:
     How qemu runs a box of one architecture
 
     :param str package: the Debian package that has the binary
+    :param str emulated_cpu: the cpu model under software emulation
     :param str bus: suffix of the virtio devices: pci, or ccw on s390x
     :param int cmdline_limit: the kernel's COMMAND_LINE_SIZE, minus
         the terminating zero
+    :param tuple emulated_cmdline: kernel arguments under software
+        emulation, ahead of the catalog's (which win where both set one)
     """
     binary: str
     package: str
@@ -34,23 +37,57 @@ class QemuArch:
     emulated_cpu: str
     bus: str
     cmdline_limit: int
+    emulated_cmdline: Tuple[str, ...] = ()
+
+
+# Under software emulation every instruction of the box costs host
+# instructions, so the box is kept from work that emulation makes dear
+# and a VM running one build does not need. The x86_64 set made the
+# tiny Debian build 14 % faster in every phase (bench.boxbuild:
+# 524 -> 452 s, same run).
+#
+# Debian's kernels (among others) zero every page and slab object on
+# allocation as hardening against stale kernel memory; pages a process
+# gets are zeroed anyway, and a box that runs one build of one author
+# holds nothing of anybody else's to leak.
+EMULATED_KERNEL = ('init_on_alloc=0',)
+# ERMS makes the kernel clear pages and glibc copy large buffers with
+# rep stosb/movsb, which TCG runs one byte per iteration; without it
+# they go by 8 bytes. Without AVX glibc takes its SSE2 string functions,
+# which TCG translates into less host code.
+EMULATED_X86_64_CPU = 'max,erms=off,avx=off,avx2=off'
+# The kernel of a TCG guest falls back from the TSC to the HPET, whose
+# every read is an exit into qemu's device emulation under its global
+# lock, and makes every clock_gettime a system call (the vDSO cannot
+# read an HPET). qemu's emulated TSC is the host's own: constant, and
+# the same on every vCPU.
+EMULATED_X86_64_KERNEL = ('clocksource=tsc', 'tsc=reliable') + EMULATED_KERNEL
 
 
 QEMU_ARCHES: Dict[str, QemuArch] = {
-    'x86_64': QemuArch('qemu-system-x86_64', 'qemu-system-x86', 'q35', 'max', 'pci', 2047),
+    'x86_64': QemuArch(
+        'qemu-system-x86_64', 'qemu-system-x86', 'q35', EMULATED_X86_64_CPU, 'pci', 2047,
+        EMULATED_X86_64_KERNEL
+    ),
     # pointer authentication with the architecture's QARMA cipher costs
     # TCG much time on every call and return: qemu's own cheaper
     # algorithm boots the box about a quarter faster
     'aarch64': QemuArch(
-        'qemu-system-aarch64', 'qemu-system-arm', 'virt', 'max,pauth-impdef=on', 'pci', 2047
+        'qemu-system-aarch64', 'qemu-system-arm', 'virt', 'max,pauth-impdef=on', 'pci', 2047,
+        EMULATED_KERNEL
     ),
     's390x': QemuArch(
-        'qemu-system-s390x', 'qemu-system-misc', 's390-ccw-virtio', 'max', 'ccw', 4095
+        'qemu-system-s390x', 'qemu-system-misc', 's390-ccw-virtio', 'max', 'ccw', 4095,
+        EMULATED_KERNEL
     ),
     # TCG of qemu 7.2 has no 'max' cpu for POWER
-    'ppc64': QemuArch('qemu-system-ppc64', 'qemu-system-ppc', 'pseries', 'power9', 'pci', 2047),
+    'ppc64': QemuArch(
+        'qemu-system-ppc64', 'qemu-system-ppc', 'pseries', 'power9', 'pci', 2047,
+        EMULATED_KERNEL
+    ),
     'ppc64le': QemuArch(
-        'qemu-system-ppc64', 'qemu-system-ppc', 'pseries', 'power9', 'pci', 2047
+        'qemu-system-ppc64', 'qemu-system-ppc', 'pseries', 'power9', 'pci', 2047,
+        EMULATED_KERNEL
     ),
 }
 
@@ -206,7 +243,9 @@ def qemu_argv(binary: str, box: BoxMachine, cmdline: str) -> List[str]:
     return argv + list(box.share_args)
 
 
-def kernel_cmdline(arch: str, box_cmdline: Sequence[str], console: str, job: BoxJob) -> str:
+def kernel_cmdline(
+    arch: str, box_cmdline: Sequence[str], console: str, job: BoxJob, emulated: bool = False
+) -> str:
     """
     The job of a box run as kernel command line
 
@@ -215,10 +254,13 @@ def kernel_cmdline(arch: str, box_cmdline: Sequence[str], console: str, job: Box
     it the kernel reboots, which ends qemu (-no-reboot).
 
     :param list box_cmdline: the arch's cmdline entries of the catalog
+    :param bool emulated: the box runs under software emulation (TCG)
     :raises KiwiBoxProtocolError: if a value cannot be carried or the
         whole line is longer than the box kernel takes
     """
-    leading = list(box_cmdline) + [f'console={console}']
+    # the kernel takes the last of two same arguments: the catalog's win
+    emulation = QEMU_ARCHES[arch].emulated_cmdline if emulated else ()
+    leading = list(emulation) + list(box_cmdline) + [f'console={console}']
     if not any(word.startswith('panic=') for word in box_cmdline):
         leading.append(f'panic={Defaults.get_box_panic_seconds()}')
     try:

@@ -152,7 +152,7 @@ class VmBoxBuild:
                 box_login(login, runtime_dir, sharing.tunnel) as authorized_key:
             cmdline = kernel_cmdline(
                 request.arch, self.arch.cmdline, request.box_console(self.box),
-                self.job(sharing, authorized_key, proxy)
+                self.job(sharing, authorized_key, proxy), emulated=not accelerator.is_kvm
             )
             machine = BoxMachine(
                 arch=request.arch, accel=accelerator.name, machine=request.machine,

@@ -75,6 +75,10 @@ def test_quick_job(vm, workdir, backend):
             # the key as kiwi in the box is told to find it
             'key=$(tr \' "\' \'\\n\\n\' < /proc/cmdline | sed -n \'s/^--signing-key=//p\')\n'
             'cat "$key" > /bundle/key-seen-in-box.txt\n'
+            # what the box's kernel makes of the emulation settings
+            'cat /sys/devices/system/clocksource/clocksource0/current_clocksource'
+            ' > /bundle/box-clock.txt\n'
+            'grep -m1 "^flags" /proc/cpuinfo > /bundle/box-cpu-flags.txt\n'
         )
     )
     target = os.path.join(workdir, f'target {ODD_NAME}')
@@ -107,6 +111,13 @@ def test_quick_job(vm, workdir, backend):
     assert not os.path.exists(os.path.join(target, '.boxbuild.files'))
     assert read(host_key) == 'signing key of the host\n'
     assert f'sharing_backend=_{backend}_' in proof[3]
+    # under TCG: the TSC instead of the HPET, no zeroing of every kernel
+    # allocation, no ERMS or AVX for glibc and the kernel to pick
+    assert read(os.path.join(target, 'box-clock.txt')) == 'tsc\n'
+    assert 'init_on_alloc=0' in proof[3].split()
+    cpu_flags = read(os.path.join(target, 'box-cpu-flags.txt')).split()
+    assert 'sse4_2' in cpu_flags
+    assert not {'erms', 'avx', 'avx2'} & set(cpu_flags)
     # nothing of the paths was run by a shell, here or in the box
     for place in (workdir, description, target, REPOSITORY, '/'):
         assert not os.path.exists(os.path.join(place, 'X'))

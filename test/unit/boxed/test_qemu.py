@@ -39,7 +39,8 @@ class TestQemuArgv:
         assert argv[0] == '/usr/bin/qemu-system-x86_64'
         assert option(argv, '-machine') == ['q35']
         assert option(argv, '-accel') == ['tcg']
-        assert option(argv, '-cpu') == ['max']
+        # no byte-wise rep movsb/stosb, no AVX string functions for TCG
+        assert option(argv, '-cpu') == ['max,erms=off,avx=off,avx2=off']
         assert option(argv, '-smp') == ['2']
         # memory always carries its unit: a bare number would be MiB to qemu
         assert option(argv, '-m') == ['4096M']
@@ -184,6 +185,34 @@ class TestKernelCmdline:
         cmdline = kernel_cmdline('x86_64', ['root=/dev/vda1', 'panic=-1'], 'hvc0', job)
         assert cmdline.split()[:3] == ['root=/dev/vda1', 'panic=-1', 'console=hvc0']
         assert cmdline.count('panic=') == 1
+
+    def test_emulated_x86_64_box_is_spared_dear_work(self):
+        job = BoxJob(kiwi_args=BUILD)
+        cmdline = kernel_cmdline('x86_64', ['root=/dev/vda1'], 'hvc0', job, emulated=True)
+        assert cmdline.split()[:5] == [
+            'clocksource=tsc', 'tsc=reliable', 'init_on_alloc=0', 'root=/dev/vda1', 'console=hvc0'
+        ]
+
+    def test_kvm_box_gets_no_emulation_arguments(self):
+        job = BoxJob(kiwi_args=BUILD)
+        cmdline = kernel_cmdline('x86_64', ['root=/dev/vda1'], 'hvc0', job, emulated=False)
+        assert 'clocksource' not in cmdline and 'init_on_alloc' not in cmdline
+
+    def test_emulated_aarch64_box_keeps_its_timer(self):
+        # the arm64 kernel reads the generic timer, no HPET to avoid
+        job = BoxJob(kiwi_args=BUILD)
+        cmdline = kernel_cmdline('aarch64', ['root=/dev/vda1'], 'hvc0', job, emulated=True)
+        assert cmdline.split()[:2] == ['init_on_alloc=0', 'root=/dev/vda1']
+        assert 'clocksource' not in cmdline
+
+    def test_catalog_arguments_come_last_and_win(self):
+        # the kernel takes the last of two same arguments
+        job = BoxJob(kiwi_args=BUILD)
+        words = kernel_cmdline(
+            'x86_64', ['clocksource=hpet', 'init_on_alloc=1'], 'hvc0', job, emulated=True
+        ).split()
+        assert words.index('clocksource=hpet') > words.index('clocksource=tsc')
+        assert words.index('init_on_alloc=1') > words.index('init_on_alloc=0')
 
     def test_refuses_quote(self):
         with pytest.raises(KiwiBoxProtocolError, match='contains a'):

@@ -102,6 +102,7 @@ class TestBoxBuild:
         )
         cmdline = argv[argv.index('-append') + 1]
         assert cmdline == (
+            'clocksource=tsc tsc=reliable init_on_alloc=0 '
             'root=/dev/vda1 rw console=hvc0 panic=5 sharing_backend=_9p_ kiwi="system build"'
         )
         assert 'box accelerator: software emulation (TCG): test; for this host\'s ' \
@@ -133,14 +134,18 @@ class TestBoxBuild:
         calls = []
 
         def run(argv, console_log, interactive, limits):
-            calls.append((argv[argv.index('-accel') + 1], limits.silence))
+            calls.append((
+                argv[argv.index('-accel') + 1], limits.silence,
+                argv[argv.index('-append') + 1].split()[0]
+            ))
             if len(calls) == 1:
                 return RunOutcome(-15, False, SILENT)
             return succeed(argv, console_log, interactive, limits)
         mocker.patch('kiwi_boxed_plugin.vm.run_console', side_effect=run)
         box_run = VmBoxBuild(request, box, box_arch, 'qemu', None).run()
         assert box_run.engine.startswith('software emulation (TCG): the box stayed silent')
-        assert calls == [('kvm', 90), ('tcg', 0)]
+        # the kernel arguments for emulation only in the second start
+        assert calls == [('kvm', 90, 'root=/dev/vda1'), ('tcg', 0, 'clocksource=tsc')]
         assert 'starting it again under software emulation' in caplog.text
         assert overlay.call_count == 2
 
