@@ -52,8 +52,20 @@ def test_child_processes():
     assert child.pid not in child_processes()
 
 
+@pytest.fixture
+def default_stop_signals():
+    """
+    The stop signals at their defaults for the test: a run under nohup
+    inherits SIGHUP ignored, which stopped_cleanly rightly keeps
+    """
+    previous = {number: signal.signal(number, signal.SIG_DFL) for number in STOP_SIGNALS}
+    yield
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
 @pytest.mark.parametrize('signum', STOP_SIGNALS)
-def test_a_stop_signal_ends_the_children_and_unwinds(signum, caplog):
+def test_a_stop_signal_ends_the_children_and_unwinds(signum, caplog, default_stop_signals):
     before = {number: signal.getsignal(number) for number in STOP_SIGNALS}
     cleaned = []
     with pytest.raises(SystemExit) as exit_status:
