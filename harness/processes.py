@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import time
-from typing import Dict, List, Set
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Set
+
+from kiwi_plugin_support.lifetime import STOP_SIGNALS
 
 
 def processes() -> Dict[int, List[str]]:
@@ -92,3 +95,19 @@ def interrupt(process: subprocess.Popen) -> None:
     Ctrl-C as a terminal sends it: to the whole foreground group
     """
     os.killpg(process.pid, signal.SIGINT)
+
+
+@contextmanager
+def default_stop_signals() -> Iterator[None]:
+    """
+    The stop signals at their defaults for the block, and so for the
+    programs started in it: a test run under nohup inherits SIGHUP
+    ignored, which our commands rightly keep ignored, so a test that
+    stops one with SIGHUP would wait in vain
+    """
+    previous = {number: signal.signal(number, signal.SIG_DFL) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

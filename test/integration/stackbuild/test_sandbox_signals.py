@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterator, List
 import pytest
 
 from harness import stackbuild_kiwi
+from harness.processes import default_stop_signals
 from harness.stackbuild_kiwi import kiwi, kiwi_argv, kiwi_error, write_description
 from harness.stash_leftovers import leftovers, storage_mounts
 
@@ -102,7 +103,8 @@ def started(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
     processes: List[subprocess.Popen] = []
 
     def start(*args: str, **environment: str) -> subprocess.Popen:
-        with open(tmp_path / f'kiwi-{len(processes)}.log', 'w') as log:
+        # default_stop_signals: SIGHUP must stop it also in a run under nohup
+        with open(tmp_path / f'kiwi-{len(processes)}.log', 'w') as log, default_stop_signals():
             process = subprocess.Popen(
                 kiwi_argv(*args), stdout=log, stderr=subprocess.STDOUT,
                 env=dict(os.environ, **environment)

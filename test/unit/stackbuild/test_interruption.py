@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from harness.processes import default_stop_signals
 from kiwi_stackbuild_plugin import interruption
 from kiwi_stackbuild_plugin.interruption import child_processes, dies_with_parent, stopped_cleanly
 from kiwi_plugin_support.lifetime import STOP_SIGNALS
@@ -53,19 +54,13 @@ def test_child_processes():
 
 
 @pytest.fixture
-def default_stop_signals():
-    """
-    The stop signals at their defaults for the test: a run under nohup
-    inherits SIGHUP ignored, which stopped_cleanly rightly keeps
-    """
-    previous = {number: signal.signal(number, signal.SIG_DFL) for number in STOP_SIGNALS}
-    yield
-    for number, handler in previous.items():
-        signal.signal(number, handler)
+def stop_signals_at_default():
+    with default_stop_signals():
+        yield
 
 
 @pytest.mark.parametrize('signum', STOP_SIGNALS)
-def test_a_stop_signal_ends_the_children_and_unwinds(signum, caplog, default_stop_signals):
+def test_a_stop_signal_ends_the_children_and_unwinds(signum, caplog, stop_signals_at_default):
     before = {number: signal.getsignal(number) for number in STOP_SIGNALS}
     cleaned = []
     with pytest.raises(SystemExit) as exit_status:
