@@ -43,8 +43,9 @@ class QemuArch:
 # Under software emulation every instruction of the box costs host
 # instructions, so the box is kept from work that emulation makes dear
 # and a VM running one build does not need. The x86_64 set made the
-# tiny Debian build 14 % faster in every phase (bench.boxbuild:
-# 524 -> 452 s, same run).
+# tiny Debian build faster in every phase: 524 -> 452 s in an A/B of
+# two box builds one after the other (bench.boxbuild: 516 -> 440 s
+# against an earlier session's run).
 #
 # Debian's kernels (among others) zero every page and slab object on
 # allocation as hardening against stale kernel memory; pages a process
